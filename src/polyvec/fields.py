@@ -1,0 +1,107 @@
+"""Value objects shared by adapters, stores and the pipeline.
+
+An adapter turns encoder output into one or more :class:`VectorField` s (named
+vectors of one Qdrant collection). The store creates the collection from them and
+the manifest records them, so a collection always remembers how it was built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+Distance = Literal["cosine", "dot", "euclid"]
+Datatype = Literal["float32", "float16", "uint8"]
+
+
+class StrictModel(BaseModel):
+    """Base for everything a user writes: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldConfig(StrictModel):
+    """Common part of every adapter's configuration (one item of ``fields:``).
+
+    Adapters subclass it with ``type: Literal["<name>"]`` and their own parameters.
+    """
+
+    type: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Qdrant-side quantization of a vector field (built by the engine, rescored on query)."""
+
+    kind: Literal["scalar", "binary", "product", "turbo"]
+    # scalar: quantile; binary: encoding, query_encoding; product: compression; turbo: bits
+    options: tuple[tuple[str, Any], ...] = ()
+    always_ram: bool = True
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return dict(self.options).get(name, default)
+
+
+@dataclass(frozen=True)
+class VectorField:
+    """One named vector of the collection.
+
+    Attributes:
+        name: Qdrant vector name.
+        size: dimensions of one vector.
+        multivector: a set of vectors per point, compared with MaxSim.
+        distance: Qdrant distance; ``dot`` on unit vectors for MaxSim fields.
+        datatype: how Qdrant stores the original vectors.
+        hnsw: build an HNSW graph (``False``: exact scan, ``m=0``).
+        quantization: optional quantized copy kept by Qdrant beside the originals.
+        score: how a raw score of this field maps to a relevance in [0, 1]:
+            ``cosine`` (already in [-1, 1]) or ``maxsim`` (a sum over query vectors).
+    """
+
+    name: str
+    size: int
+    multivector: bool = False
+    distance: Distance = "dot"
+    datatype: Datatype = "float32"
+    hnsw: bool = False
+    hnsw_m: int = 16
+    hnsw_ef_construct: int = 100
+    quantization: Quantization | None = None
+    score: Literal["cosine", "maxsim"] = "cosine"
+
+    def manifest(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.quantization is not None:
+            data["quantization"] = {
+                "kind": self.quantization.kind,
+                "always_ram": self.quantization.always_ram,
+                **dict(self.quantization.options),
+            }
+        return data
+
+
+@dataclass
+class Encoded:
+    """What an encoder produced for a batch of texts (either part may be absent)."""
+
+    pooled: np.ndarray | None = None  # (n, dim) float32, L2-normalised
+    tokens: list[np.ndarray] | None = None  # n arrays of (n_tokens_i, token_dim)
+
+    def __len__(self) -> int:
+        if self.pooled is not None:
+            return len(self.pooled)
+        return len(self.tokens or [])
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What adapters need to know about the encoder to size their fields."""
+
+    name: str
+    dim: int | None
+    token_dim: int | None
+    fingerprint: dict[str, Any] = field(default_factory=dict)
