@@ -21,6 +21,10 @@ Pipeline for one repetition ``j`` (all repetitions and documents at once):
 4. Blocks are laid out ``[rep, partition, dim_proj]`` and flattened, which is
    fastembed's layout.
 
+All arithmetic is float64 like fastembed; only the result is cast to float32.
+Projecting before averaging changes the rounding order, so values agree with
+fastembed to ~1e-16 relative before the cast (partition ids are identical).
+
 An optional final Count-Sketch projection to ``d_final`` follows Google's
 reference implementation; fastembed has no equivalent.
 """
@@ -186,9 +190,7 @@ class FDEEncoder:
         """Size of each returned encoding."""
         return self.params.output_dim
 
-    def encode_documents(
-        self, token_sets: Sequence[npt.NDArray[Any]]
-    ) -> npt.NDArray[np.float32]:
+    def encode_documents(self, token_sets: Sequence[npt.NDArray[Any]]) -> npt.NDArray[np.float32]:
         """Encode documents: per-partition means, empty partitions filled.
 
         Args:
@@ -246,18 +248,19 @@ class FDEEncoder:
         window = start_offsets // self._chunk_elements
         bounds = np.r_[0, np.flatnonzero(np.diff(window)) + 1, n_docs]
         for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            out[lo:hi] = self._encode_chunk(docs[lo:hi], lengths[lo:hi], average=average, fill=fill)
+            self._encode_chunk(docs[lo:hi], lengths[lo:hi], out[lo:hi], average=average, fill=fill)
         return out
 
     def _encode_chunk(
         self,
         docs: list[npt.NDArray[Any]],
         lengths: npt.NDArray[np.intp],
+        out: npt.NDArray[np.float32],
         *,
         average: bool,
         fill: bool,
-    ) -> npt.NDArray[np.float64]:
-        """Encode one chunk of documents into a ``(n, output_dim)`` float64 array."""
+    ) -> None:
+        """Encode one chunk of documents into ``out``, shape ``(n, output_dim)``."""
         p = self.params
         dim, k, r, dp = int(p.dim), int(p.k_sim), int(p.r_reps), int(p.dim_proj)
         b = p.num_partitions
@@ -269,7 +272,9 @@ class FDEEncoder:
             # SimHash signs and therefore partitions are identical.
             x = np.concatenate(docs, axis=0, dtype=np.float64)
         except ValueError as exc:
-            raise ValueError(f"every token set must be a 2-D array of shape (n, {dim}): {exc}") from exc
+            raise ValueError(
+                f"every token set must be a 2-D array of shape (n, {dim}): {exc}"
+            ) from exc
         if x.ndim != 2 or x.shape[1] != dim:
             raise ValueError(
                 f"every token set must be a 2-D array of shape (n, {dim}), "
@@ -298,9 +303,9 @@ class FDEEncoder:
         shared = values.shape[0] == 1
 
         # Scatter-add with bincount (far faster than np.add.at): one call per
-        # (repetition, output column). sums is laid out [rep, slot, col] so the
-        # final reordering to fastembed's [doc, rep, partition, col] moves whole
-        # (b * dp) blocks and empty-slot filling writes whole rows.
+        # (repetition, output column), each reading contiguous rows. sums is
+        # laid out [rep, slot, col] so empty-slot filling writes whole rows and
+        # the final reordering moves whole (b * dp) blocks.
         sums = np.empty((r, n_slots, dp), dtype=np.float64)
         counts = np.empty((r, n_slots), dtype=np.int64)
         for j in range(r):
@@ -310,17 +315,20 @@ class FDEEncoder:
                 sums[j, :, c] = np.bincount(slots[j], weights=v[c], minlength=n_slots)
 
         if average:
-            occupied = counts > 0
-            # Empty slots hold 0, so dividing them by 1 keeps them 0 and avoids a
-            # slow masked divide; occupied slots get fastembed's exact division.
+            # Empty slots hold 0; dividing them by 1 keeps them 0 and avoids a
+            # slow masked divide. Occupied slots get fastembed's exact division.
             np.divide(sums, np.maximum(counts, 1)[:, :, None], out=sums)
+            occupied = counts > 0
             if fill and not occupied.all():
-                self._fill_empty(sums, occupied, slots, values, n_docs)
+                self._fill_empty(sums, occupied, slots, values)
 
-        fde = sums.reshape(r, n_docs, b * dp).transpose(1, 0, 2).reshape(n_docs, -1)
-        if self._sketch_perm is not None:
-            fde = self._count_sketch(fde)
-        return fde
+        # [rep, doc, partition, col] -> fastembed's [doc, rep, partition, col];
+        # without a final sketch this single pass also casts into ``out``.
+        by_doc = sums.reshape(r, n_docs, b * dp).transpose(1, 0, 2)
+        if self._sketch_perm is None:
+            out.reshape(n_docs, r, b * dp)[...] = by_doc
+        else:
+            out[...] = self._count_sketch(by_doc.reshape(n_docs, p.fde_dim))
 
     def _fill_empty(
         self,
@@ -328,33 +336,36 @@ class FDEEncoder:
         occupied: npt.NDArray[np.bool_],
         slots: npt.NDArray[np.int64],
         values: npt.NDArray[np.float64],
-        n_docs: int,
     ) -> None:
         """Fill empty document partitions of ``sums`` in place, as fastembed does.
 
         fastembed picks, for an empty partition ``e``, the occupied partition
         ``o`` minimising ``(hamming(e, o), o)`` (argmin over sorted ids) and
-        copies the *first* token of ``o``, not the centre of ``o``.
+        copies the *first* token of ``o``, not the centre of ``o``. (Google's
+        reference implementation differs on ties: it takes the lowest-index
+        token at minimal Hamming distance, over Gray-coded partition ids.)
 
         Args:
             sums: ``(r, n_docs * b, dp)`` partition centres, modified in place.
             occupied: ``(r, n_docs * b)`` mask of non-empty slots.
-            slots: ``(r, n_tok)`` slot of every token in every repetition.
+            slots: ``(r, n_tok)`` slot (``doc * b + partition``) of every token.
             values: ``(r or 1, dp, n_tok)`` projected token values.
-            n_docs: Number of documents in the chunk.
         """
-        k, r = int(self.params.k_sim), int(self.params.r_reps)
+        r, n_slots, dp = sums.shape
+        k = int(self.params.k_sim)
         b = self.params.num_partitions
-        n_slots = n_docs * b
-        dp, n_tok = values.shape[1], values.shape[2]
+        n_docs = n_slots // b
+        n_tok = values.shape[2]
 
         # Nearest occupied partition of every partition via a separable distance
         # transform on the k-cube: key = dist * b + id, so the minimal key is
         # fastembed's choice (smallest distance, then smallest id). After the
         # pass for bit i, key[e] is the best over occupied o differing from e in
-        # bits 0..i only. k passes of O(b), no (b, b) distance table.
+        # bits 0..i only. k passes of O(b), no (b, b) distance table; int32 is
+        # enough since keys stay below 2 * (k + 1) * b <= 2**22.
         unreachable = 2 * (k + 1) * b
-        keys = np.where(occupied.reshape(r * n_docs, b), np.arange(b, dtype=np.int64), unreachable)
+        keys = np.where(occupied.reshape(r * n_docs, b), np.arange(b, dtype=np.int32), unreachable)
+        keys = keys.astype(np.int32, copy=False)
         for bit in range(k):
             half = 1 << bit
             # Axis 2 of this view is bit ``bit`` of the partition id.
@@ -368,13 +379,15 @@ class FDEEncoder:
         # plain fancy assignment gives no guarantee about which duplicate wins.
         first = np.full(r * n_slots, n_tok, dtype=np.int64)
         rep_offset = (np.arange(r, dtype=np.int64) * n_slots)[:, None]
-        np.minimum.at(first, (slots + rep_offset).ravel(), np.tile(np.arange(n_tok, dtype=np.int64), r))
+        np.minimum.at(
+            first, (slots + rep_offset).ravel(), np.tile(np.arange(n_tok, dtype=np.int64), r)
+        )
 
         empty = np.flatnonzero(~occupied.ravel())  # linear (rep, slot) index
         rep = empty // n_slots
         token = first[empty - empty % b + nearest[empty]]
         # Gather one output column at a time: for a fixed column the token
-        # indices are nearly sorted, so reads stream instead of jumping dp rows.
+        # indices are nearly sorted, so reads stream instead of jumping rows.
         base = token if values.shape[0] == 1 else rep * (dp * n_tok) + token
         flat_values = values.reshape(-1)
         fill_values = np.empty((dp, empty.size), dtype=np.float64)
@@ -392,4 +405,3 @@ class FDEEncoder:
         out = np.zeros((fde.shape[0], self.output_dim), dtype=np.float64)
         out[:, self._sketch_targets] = np.add.reduceat(signed, self._sketch_starts, axis=1)
         return out
-

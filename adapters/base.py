@@ -47,5 +47,5 @@ class Adapter(ABC, Generic[ConfigT]):
         """Everything a later query needs to reproduce this adapter's vectors."""
         return self.config.model_dump(mode="json")
 
-    def prepare(self, store_optimize: bool = False) -> None:  # noqa: B027 - optional hook
+    def prepare(self, store_optimize: bool = False) -> None:
         """Hook run before the first ingest (e.g. to fit parameters); default none."""

@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> None:
         dim=args.dim, k_sim=args.k_sim, dim_proj=args.dim_proj, r_reps=args.r_reps, random_seed=42
     )
     encoder = FDEEncoder(
-        FDEParams(dim=args.dim, k_sim=args.k_sim, dim_proj=args.dim_proj, r_reps=args.r_reps, seed=42)
+        FDEParams(
+            dim=args.dim, k_sim=args.k_sim, dim_proj=args.dim_proj, r_reps=args.r_reps, seed=42
+        )
     )
 
     t_fe, ref = _median_seconds(

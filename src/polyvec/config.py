@@ -81,7 +81,7 @@ class QdrantStoreConfig(StrictModel):
         return self
 
 
-StoreConfig = Annotated[Union[EdgeStoreConfig, QdrantStoreConfig], Field(discriminator="type")]
+StoreConfig = Annotated[EdgeStoreConfig | QdrantStoreConfig, Field(discriminator="type")]
 
 
 class StageConfig(StrictModel):
@@ -107,7 +107,7 @@ class StageConfig(StrictModel):
 
 # A plan is a string ("fde:200 -> tokens"), a list of stages (a chain, first stage
 # innermost) or one stage with nested prefetch (a tree).
-PlanSpec = Union[str, list[StageConfig], StageConfig]
+PlanSpec = Union[str, list[StageConfig], StageConfig]  # noqa: UP007 - runtime alias on 3.10
 
 
 def plan_from_spec(spec: PlanSpec) -> Stage:
@@ -129,7 +129,7 @@ class PipelineConfig(StrictModel):
 
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
     fields: list[SerializeAsAny[FieldConfig]] = Field(
-        default_factory=lambda: [{"type": "late_interaction"}], min_length=1
+        default_factory=lambda: [{"type": "late_interaction"}], min_length=1, validate_default=True
     )
     store: StoreConfig = Field(default_factory=EdgeStoreConfig)
     plans: dict[str, PlanSpec] = Field(default_factory=dict)
@@ -223,7 +223,9 @@ def format_errors(err: ValidationError, prefix: str = "") -> str:
     return "; ".join(lines)
 
 
-def load_config(data: PipelineConfig | dict[str, Any] | None = None, **overrides: Any) -> PipelineConfig:
+def load_config(
+    data: PipelineConfig | dict[str, Any] | None = None, **overrides: Any
+) -> PipelineConfig:
     """Validate a config given as a dict (or keyword arguments) into a :class:`PipelineConfig`."""
     if isinstance(data, PipelineConfig) and not overrides:
         return data

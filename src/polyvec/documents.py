@@ -31,13 +31,17 @@ def as_document(item: Document | Mapping[str, Any] | str, position: int) -> Docu
                 f"document #{position}: a mapping needs 'text' and may have 'id' and "
                 f"'metadata'; got keys {sorted(item)}"
             )
-        doc = Document(text=item["text"], id=item.get("id"), metadata=dict(item.get("metadata") or {}))
+        doc = Document(
+            text=item["text"], id=item.get("id"), metadata=dict(item.get("metadata") or {})
+        )
     else:
         raise InvalidInputError(
             f"document #{position}: expected a Document, a dict or a str, got {type(item).__name__}"
         )
     if not isinstance(doc.text, str):
-        raise InvalidInputError(f"document #{position}: text must be a str, got {type(doc.text).__name__}")
+        raise InvalidInputError(
+            f"document #{position}: text must be a str, got {type(doc.text).__name__}"
+        )
     if not isinstance(doc.metadata, dict):
         raise InvalidInputError(f"document #{position}: metadata must be a dict")
     return doc

@@ -160,7 +160,7 @@ class SentenceTransformerEncoder(Encoder):
                 np.zeros((0, self.dim or 0), np.float32) if pooled else None,
                 [] if tokens else None,
             )
-        outputs = self.model.encode(
+        outputs: list[dict[str, Any]] = self.model.encode(  # type: ignore[assignment]
             list(texts),
             prompt=self.query_prompt if is_query else self.document_prompt,
             batch_size=self.batch_size,

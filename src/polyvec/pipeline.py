@@ -175,7 +175,9 @@ class Pipeline:
         """Delete every document matching a metadata filter."""
         flt = to_qdrant_json(filter)
         if flt is None:
-            raise InvalidInputError("delete_where needs a non-empty filter; use clear() to delete all")
+            raise InvalidInputError(
+                "delete_where needs a non-empty filter; use clear() to delete all"
+            )
         with self._lock:
             self.store.delete_by_filter(flt)
 
@@ -200,7 +202,9 @@ class Pipeline:
         with self._lock:
             return self.store.count(to_qdrant_json(filter))
 
-    def plan(self, plan: Stage | str | None = None, limits: Mapping[str, int] | None = None) -> Stage:
+    def plan(
+        self, plan: Stage | str | None = None, limits: Mapping[str, int] | None = None
+    ) -> Stage:
         """Resolve a plan (a :class:`Stage`, a plan/field name, a plan string or the default)."""
         stage = plan if isinstance(plan, Stage) else self.config.plan(plan)
         if limits:
@@ -274,7 +278,7 @@ class Pipeline:
         with self._lock:
             vectors = self.encode_queries(queries, stage)
             results = self.store.query_batch(stage, vectors, k, flt)
-        return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results)]
+        return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=False)]
 
     # --- async twins (the engine is in-process: run in a worker thread) -------------
 
@@ -300,9 +304,7 @@ class Pipeline:
                 "count": self.store.count(),
                 "disk_bytes": self.store.disk_bytes(),
                 "fields": [vf.manifest() for vf in self.vector_fields.values()],
-                "plans": {
-                    name: self.config.plan(name).describe() for name in self.config.plans
-                },
+                "plans": {name: self.config.plan(name).describe() for name in self.config.plans},
                 "default_plan": self.plan().describe(),
                 "manifest": self.store.stored_manifest(),
             }

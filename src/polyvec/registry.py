@@ -75,9 +75,7 @@ class Registry:
             target = self.builtins[name]
         except KeyError:
             known = ", ".join(self.names())
-            raise PolyvecError(
-                f"unknown {self.group} entry {name!r}; known: {known}"
-            ) from None
+            raise PolyvecError(f"unknown {self.group} entry {name!r}; known: {known}") from None
         module_name, _, attribute = target.partition(":")
         try:
             module = importlib.import_module(module_name)

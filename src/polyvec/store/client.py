@@ -72,9 +72,11 @@ class ClientStore(Store):
                 quantization = m.BinaryQuantization(
                     binary=m.BinaryQuantizationConfig(
                         always_ram=q.always_ram,
-                        encoding={"1bit": "one_bit", "1.5bit": "one_and_half_bits", "2bit": "two_bits"}[
-                            q.option("encoding", "1bit")
-                        ],
+                        encoding={
+                            "1bit": "one_bit",
+                            "1.5bit": "one_and_half_bits",
+                            "2bit": "two_bits",
+                        }[q.option("encoding", "1bit")],
                         query_encoding=q.option("query_encoding", "default"),
                     )
                 )
@@ -90,18 +92,24 @@ class ClientStore(Store):
                 )
         return m.VectorParams(
             size=field.size,
-            distance={"cosine": m.Distance.COSINE, "dot": m.Distance.DOT, "euclid": m.Distance.EUCLID}[
-                field.distance
-            ],
+            distance={
+                "cosine": m.Distance.COSINE,
+                "dot": m.Distance.DOT,
+                "euclid": m.Distance.EUCLID,
+            }[field.distance],
             multivector_config=(
                 m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM)
                 if field.multivector
                 else None
             ),
-            datatype={"float32": m.Datatype.FLOAT32, "float16": m.Datatype.FLOAT16, "uint8": m.Datatype.UINT8}[
-                field.datatype
-            ],
-            hnsw_config=m.HnswConfigDiff(m=field.hnsw_m if field.hnsw else 0, ef_construct=field.hnsw_ef_construct),
+            datatype={
+                "float32": m.Datatype.FLOAT32,
+                "float16": m.Datatype.FLOAT16,
+                "uint8": m.Datatype.UINT8,
+            }[field.datatype],
+            hnsw_config=m.HnswConfigDiff(
+                m=field.hnsw_m if field.hnsw else 0, ef_construct=field.hnsw_ef_construct
+            ),
             quantization_config=quantization,
         )
 

@@ -71,7 +71,9 @@ def _quantization(field: VectorField) -> Any:
             query_encoding=_BINARY_QUERY[q.option("query_encoding", "default")],
         )
     if q.kind == "product":
-        return qe.ProductQuantizationConfig(_PQ[q.option("compression", 16)], always_ram=q.always_ram)
+        return qe.ProductQuantizationConfig(
+            _PQ[q.option("compression", 16)], always_ram=q.always_ram
+        )
     return qe.TurboQuantQuantizationConfig(
         always_ram=q.always_ram, bits=_TURBO[str(q.option("bits", "4"))]
     )
@@ -123,7 +125,9 @@ def _condition(spec: dict[str, Any]) -> Any:
     if "has_id" in spec:
         return qe.HasIdCondition(set(spec["has_id"]))
     if "nested" in spec:
-        return qe.NestedCondition(spec["nested"]["key"], edge_filter(spec["nested"]["filter"]))
+        return qe.NestedCondition(
+            spec["nested"]["key"], edge_filter(spec["nested"]["filter"]) or qe.Filter()
+        )
     if "key" not in spec:
         raise InvalidInputError(f"filter: cannot read condition {spec!r}")
     kwargs: dict[str, Any] = {}
@@ -142,7 +146,7 @@ def edge_filter(spec: dict[str, Any] | None) -> qe.Filter | None:
     """Translate a Qdrant JSON filter into ``qdrant_edge.Filter``."""
     if not spec:
         return None
-    clauses = {
+    clauses: dict[str, Any] = {
         clause: [_condition(c) for c in spec[clause]]
         for clause in ("must", "should", "must_not")
         if spec.get(clause)
@@ -233,14 +237,14 @@ class EdgeStore(Store):
             self.shard.update(qe.UpdateOperation.delete_points(list(point_ids)))
 
     def delete_by_filter(self, filter: dict[str, Any]) -> None:
-        self.shard.update(qe.UpdateOperation.delete_points_by_filter(edge_filter(filter) or qe.Filter()))
+        self.shard.update(
+            qe.UpdateOperation.delete_points_by_filter(edge_filter(filter) or qe.Filter())
+        )
 
     def retrieve(self, point_ids: Sequence[str]) -> list[Hit]:
         if not point_ids:
             return []
-        records = {
-            str(r.id): r for r in self.shard.retrieve(list(point_ids), True, False)
-        }
+        records = {str(r.id): r for r in self.shard.retrieve(list(point_ids), True, False)}
         return [Hit.from_payload(records[p].payload) for p in point_ids if p in records]
 
     def count(self, filter: dict[str, Any] | None = None) -> int:
@@ -283,7 +287,9 @@ class EdgeStore(Store):
             filter=flt,
         )
 
-    def _request(self, plan: Stage, vectors: dict[str, Any], limit: int, flt: Any) -> qe.QueryRequest:
+    def _request(
+        self, plan: Stage, vectors: dict[str, Any], limit: int, flt: Any
+    ) -> qe.QueryRequest:
         return qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(vectors[plan.field], using=plan.field),

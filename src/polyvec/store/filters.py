@@ -39,7 +39,7 @@ def _simple_condition(key: str, value: Any) -> tuple[str, dict[str, Any]]:
         raise InvalidInputError(
             f"filter key {key!r}: write one operator per key, e.g. {{'$gte': 3}}; got {value!r}"
         )
-    (op, operand), = value.items()
+    ((op, operand),) = value.items()
     if op == "$eq":
         return "must", {"key": path, "match": {"value": operand}}
     if op == "$ne":

@@ -26,7 +26,7 @@ def differences(stored: Any, wanted: Any, path: str = "") -> list[str]:
         return found
     if isinstance(stored, list) and isinstance(wanted, list) and len(stored) == len(wanted):
         found = []
-        for position, (a, b) in enumerate(zip(stored, wanted)):
+        for position, (a, b) in enumerate(zip(stored, wanted, strict=False)):
             found.extend(differences(a, b, f"{path}.{position}"))
         return found
     if stored != wanted:
@@ -36,9 +36,7 @@ def differences(stored: Any, wanted: Any, path: str = "") -> list[str]:
 
 def check_compatible(stored: dict[str, Any], wanted: dict[str, Any], where: str) -> None:
     """Refuse to open a collection built with other encoder, fields or adapter parameters."""
-    found = differences(
-        {k: stored.get(k) for k in _CHECKED}, {k: wanted.get(k) for k in _CHECKED}
-    )
+    found = differences({k: stored.get(k) for k in _CHECKED}, {k: wanted.get(k) for k in _CHECKED})
     if found:
         listed = "\n  - ".join(found)
         raise CollectionMismatchError(

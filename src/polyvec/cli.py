@@ -1,0 +1,234 @@
+"""The ``polyvec`` command line: ingest, query, info, eval (and tune)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from polyvec.config import PipelineConfig, load_config, load_yaml
+from polyvec.errors import PolyvecError
+
+app = typer.Typer(
+    help="Multi-vector retrieval on Qdrant: ingest documents, query them, evaluate plans.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Pipeline YAML (default: bundled model, late interaction, Qdrant Edge).",
+    ),
+]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", help="Folder of the embedded Qdrant Edge store (overrides the config)."
+    ),
+]
+CollectionOpt = Annotated[
+    str | None, typer.Option("--collection", help="Collection name (overrides the config).")
+]
+PlanOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--plan", "-p", help="A plan name, a field name, or a plan like 'fde:200 -> tokens'."
+    ),
+]
+LimitOpt = Annotated[
+    list[str] | None,
+    typer.Option("--limit", help="Candidate limit of a stage, FIELD=N (repeatable)."),
+]
+
+
+def _config(config: Path | None, store: Path | None, collection: str | None) -> PipelineConfig:
+    cfg = load_yaml(config) if config else load_config()
+    overrides: dict[str, Any] = {}
+    if store is not None:
+        if cfg.store.type != "edge":
+            raise PolyvecError(
+                "--store sets the folder of an embedded (edge) store; this config uses a server"
+            )
+        overrides["path"] = str(store)
+    if collection is not None:
+        overrides["collection"] = collection
+    if overrides:
+        cfg = load_config(cfg, store=cfg.store.model_copy(update=overrides))
+    return cfg
+
+
+def _limits(values: list[str] | None) -> dict[str, int]:
+    limits = {}
+    for item in values or []:
+        name, _, number = item.partition("=")
+        if not number.isdigit():
+            raise PolyvecError(f"--limit {item!r}: write FIELD=N, e.g. --limit fde=200")
+        limits[name] = int(number)
+    return limits
+
+
+def _open(config: Path | None, store: Path | None, collection: str | None) -> Any:
+    from polyvec.pipeline import Pipeline
+
+    return Pipeline(_config(config, store, collection))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files, folders of .txt/.md, or a BEIR corpus.jsonl.")
+    ],
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    max_words: Annotated[
+        int,
+        typer.Option(
+            help="Split text files into passages of about this many words (0: whole files)."
+        ),
+    ] = 120,
+    optimize: Annotated[
+        bool, typer.Option(help="Build indexes and quantized copies after ingesting.")
+    ] = True,
+) -> None:
+    """Encode documents and store them (re-ingesting the same ids replaces them)."""
+    from polyvec.sources import read_documents
+
+    docs = list(read_documents(paths, max_words=max_words))
+    with _open(config, store, collection) as pipeline:
+        start = time.perf_counter()
+        ids = pipeline.ingest(docs)
+        if optimize:
+            pipeline.optimize()
+        seconds = time.perf_counter() - start
+        typer.echo(
+            f"ingested {len(ids)} documents in {seconds:.1f} s ({len(ids) / max(seconds, 1e-9):.1f} docs/s); "
+            f"collection holds {pipeline.count()}"
+        )
+
+
+@app.command()
+def query(
+    text: Annotated[list[str], typer.Argument(help="One or more queries.")],
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    k: Annotated[int, typer.Option("-k", help="How many results.")] = 5,
+    plan: PlanOpt = None,
+    limit: LimitOpt = None,
+    filter: Annotated[
+        str | None,
+        typer.Option("--filter", help='Metadata filter as JSON, e.g. \'{"source": "README.md"}\'.'),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Search the collection and print the best documents with their scores."""
+    flt = json.loads(filter) if filter else None
+    with _open(config, store, collection) as pipeline:
+        stage = pipeline.plan(plan, _limits(limit))
+        for q in text:
+            hits = pipeline.search(q, k, filter=flt, plan=stage)
+            if as_json:
+                for rank, h in enumerate(hits, 1):
+                    typer.echo(
+                        json.dumps(
+                            {
+                                "query": q,
+                                "rank": rank,
+                                "id": h.id,
+                                "score": h.score,
+                                "text": h.text,
+                                "metadata": h.metadata,
+                            }
+                        )
+                    )
+                continue
+            typer.echo(f"\n{q}   [plan: {stage.describe()}]")
+            for rank, h in enumerate(hits, 1):
+                snippet = " ".join(h.text.split())[:90]
+                typer.echo(f"  {rank:>2}. {h.score:8.4f}  {h.id}  {snippet}")
+
+
+@app.command()
+def info(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+) -> None:
+    """Fields, document count, bytes on disk, plans and the stored manifest."""
+    with _open(config, store, collection) as pipeline:
+        typer.echo(json.dumps(pipeline.info(), indent=2, default=str))
+
+
+@app.command("eval")
+def evaluate(
+    data: Annotated[
+        Path, typer.Argument(help="A BEIR-format folder (corpus.jsonl, queries.jsonl, qrels.tsv).")
+    ],
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    plan: Annotated[
+        list[str] | None, typer.Option("--plan", "-p", help="Plan(s) to evaluate (repeatable).")
+    ] = None,
+    limit: LimitOpt = None,
+    split: Annotated[str, typer.Option(help="Which judged queries: test or train.")] = "test",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per plan.")
+    ] = False,
+) -> None:
+    """nDCG@10, Recall@100, MRR@10 and query latency of plans on a BEIR folder.
+
+    The corpus is ingested once (skipped when the collection already holds it).
+    """
+    from polyvec.eval import evaluate as run_eval
+    from polyvec.eval import load_beir
+
+    dataset = load_beir(data, split)
+    with _open(config, store, collection) as pipeline:
+        docs = list(dataset.corpus())
+        if pipeline.count() != len(docs):
+            start = time.perf_counter()
+            pipeline.ingest(docs, progress=True)
+            pipeline.optimize()
+            typer.echo(
+                f"ingested {len(docs)} documents in {time.perf_counter() - start:.0f} s", err=True
+            )
+        for name in plan or [None]:  # type: ignore[list-item]
+            result = run_eval(pipeline, dataset, plan=name, limits=_limits(limit))
+            described = pipeline.plan(name, _limits(limit)).describe()
+            summary = {
+                "data": str(data),
+                "plan": described,
+                "queries": len(dataset.queries),
+                **result.summary(),
+            }
+            if as_json:
+                typer.echo(json.dumps(summary))
+            else:
+                typer.echo(
+                    f"{data.name}  plan={described}  queries={len(dataset.queries)}  "
+                    f"nDCG@10={result.metrics['ndcg@10']:.4f}  Recall@100={result.metrics['recall@100']:.4f}  "
+                    f"MRR@10={result.metrics['mrr@10']:.4f}  p50={result.p50_ms:.1f} ms  p95={result.p95_ms:.1f} ms"
+                )
+
+
+def main() -> None:
+    """Entry point: polyvec errors print as one clear line, not a traceback."""
+    try:
+        app()
+    except PolyvecError as err:
+        typer.echo(f"polyvec: error: {err}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

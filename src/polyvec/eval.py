@@ -1,0 +1,148 @@
+"""Evaluation on BEIR-format collections: nDCG@10, Recall@100, MRR@10 and latency.
+
+Metrics come from ``pytrec_eval`` (trec_eval's own code), not from a re-implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from polyvec.documents import Document
+from polyvec.errors import InvalidInputError
+from polyvec.registry import import_optional
+
+
+def read_beir_corpus(path: str | Path) -> Iterator[Document]:
+    """Documents of a BEIR ``corpus.jsonl``: text is ``title + " " + text`` (BEIR's convention)."""
+    with Path(path).open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                doc_id = str(row["_id"])
+            except (json.JSONDecodeError, KeyError) as err:
+                raise InvalidInputError(
+                    f"{path}:{line_no}: not a BEIR corpus line ({err})"
+                ) from err
+            title = (row.get("title") or "").strip()
+            text = (row.get("text") or "").strip()
+            yield Document(
+                text=f"{title} {text}".strip(),
+                id=doc_id,
+                metadata={"title": title} if title else {},
+            )
+
+
+@dataclass
+class BeirDataset:
+    """A BEIR folder: corpus, the judged queries of one split, and their qrels."""
+
+    folder: Path
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+    @property
+    def corpus_path(self) -> Path:
+        return self.folder / "corpus.jsonl"
+
+    def corpus(self) -> Iterator[Document]:
+        return read_beir_corpus(self.corpus_path)
+
+
+def load_beir(folder: str | Path, split: str = "test") -> BeirDataset:
+    """Read ``queries.jsonl`` and ``qrels.tsv`` (or ``*_train`` for ``split="train"``)."""
+    folder = Path(folder)
+    suffix = "" if split == "test" else f"_{split}"
+    queries_path = folder / f"queries{suffix}.jsonl"
+    qrels_path = folder / f"qrels{suffix}.tsv"
+    for p in (folder / "corpus.jsonl", queries_path, qrels_path):
+        if not p.exists():
+            raise InvalidInputError(
+                f"{p} is missing: a BEIR folder has corpus.jsonl, queries.jsonl and qrels.tsv"
+            )
+    qrels: dict[str, dict[str, int]] = {}
+    with qrels_path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh):
+            parts = line.rstrip("\n").split("\t")
+            if line_no == 0 and not parts[-1].lstrip("-").isdigit():
+                continue  # header
+            if len(parts) < 3:
+                continue
+            qid, doc_id, score = parts[0], parts[1], int(parts[2])
+            if score > 0:  # only positive judgements are relevant (Cranfield uses -1)
+                qrels.setdefault(qid, {})[doc_id] = score
+    queries = {}
+    with queries_path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                if str(row["_id"]) in qrels:
+                    queries[str(row["_id"])] = row["text"]
+    return BeirDataset(folder, queries, qrels)
+
+
+@dataclass
+class EvalResult:
+    """Mean metrics over the judged queries plus per-query latency."""
+
+    metrics: dict[str, float]
+    latencies_ms: list[float] = field(repr=False)
+    run: dict[str, dict[str, float]] = field(repr=False)
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies_ms)
+
+    @property
+    def p95_ms(self) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+    def summary(self) -> dict[str, float]:
+        return {**self.metrics, "latency_p50_ms": self.p50_ms, "latency_p95_ms": self.p95_ms}
+
+
+def score_run(
+    run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]]
+) -> dict[str, float]:
+    """nDCG@10, Recall@100 and MRR@10 averaged over the judged queries (pytrec_eval)."""
+    pytrec_eval = import_optional("pytrec_eval", what="polyvec eval")
+    judged = {q: dict(r) for q, r in qrels.items()}
+    full = {q: dict(run.get(q, {})) for q in judged}
+    top10 = {q: dict(sorted(r.items(), key=lambda kv: -kv[1])[:10]) for q, r in full.items()}
+    per_query = pytrec_eval.RelevanceEvaluator(judged, {"ndcg_cut.10", "recall.100"}).evaluate(full)
+    mrr = pytrec_eval.RelevanceEvaluator(judged, {"recip_rank"}).evaluate(top10)
+    n = len(judged)
+    return {
+        "ndcg@10": sum(per_query.get(q, {}).get("ndcg_cut_10", 0.0) for q in judged) / n,
+        "recall@100": sum(per_query.get(q, {}).get("recall_100", 0.0) for q in judged) / n,
+        "mrr@10": sum(mrr.get(q, {}).get("recip_rank", 0.0) for q in judged) / n,
+    }
+
+
+def evaluate(
+    pipeline: Any,
+    dataset: BeirDataset,
+    *,
+    plan: Any = None,
+    limits: Mapping[str, int] | None = None,
+    depth: int = 100,
+) -> EvalResult:
+    """Search every judged query one by one (timing each: encode + search) and score the run."""
+    run: dict[str, dict[str, float]] = {}
+    latencies = []
+    stage = pipeline.plan(plan, limits)
+    for qid, text in dataset.queries.items():
+        start = time.perf_counter()
+        hits = pipeline.search(text, depth, plan=stage)
+        latencies.append((time.perf_counter() - start) * 1000)
+        # rank-derived scores: ties in raw scores must not reorder the run inside trec_eval
+        run[qid] = {str(h.id): float(depth - rank) for rank, h in enumerate(hits)}
+    return EvalResult(score_run(run, dataset.qrels), latencies, run)

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from polyvec.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "polyvec.yaml"
+    path.write_text(
+        "fields:\n  - {type: late_interaction, name: tokens}\n  - {type: dense, name: dense}\n"
+        f"store: {{type: edge, path: {tmp_path / 'store'}, collection: cli}}\n"
+        "plans:\n  funnel: dense:5 -> tokens\n"
+    )
+    return path
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_ingest_query_info_on_a_folder(config: Path, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "qdrant.md").write_text(
+        "# Qdrant\n\nQdrant stores vectors and payloads.\n\nIt supports MaxSim."
+    )
+    (docs / "cats.txt").write_text("Cats purr. " * 300)  # long: split into passages
+    (docs / "skip.bin").write_bytes(b"\x00\x01")
+    out = run("ingest", str(docs), "-c", str(config))
+    assert "ingested" in out
+    info = json.loads(run("info", "-c", str(config)))
+    assert info["count"] >= 3  # the long file became several passages
+    assert {f["name"] for f in info["fields"]} == {"tokens", "dense"}
+    assert info["manifest"]["encoder"]["name"] == "bundled"
+    assert info["disk_bytes"] > 0
+    lines = (
+        run("query", "what stores vectors?", "-c", str(config), "-k", "2", "--json")
+        .strip()
+        .splitlines()
+    )
+    first = json.loads(lines[0])
+    assert first["id"] == "qdrant.md#0" and first["metadata"] == {"source": "qdrant.md"}
+    assert len(lines) == 2
+    text = run(
+        "query",
+        "purring",
+        "-c",
+        str(config),
+        "--plan",
+        "funnel",
+        "--filter",
+        '{"source": "cats.txt"}',
+    )
+    assert "dense(5) -> tokens(k)" in text and "cats.txt#" in text and "qdrant.md" not in text
+
+
+def test_eval_on_a_tiny_beir_folder(config: Path, tmp_path: Path) -> None:
+    beir = tmp_path / "beir"
+    beir.mkdir()
+    corpus = [
+        {"_id": "d1", "title": "Qdrant", "text": "A vector database with MaxSim multivectors."},
+        {"_id": "d2", "title": "Cats", "text": "Cats purr and sleep."},
+        {"_id": "d3", "title": "Rust", "text": "A systems programming language."},
+    ]
+    (beir / "corpus.jsonl").write_text("\n".join(json.dumps(c) for c in corpus))
+    (beir / "queries.jsonl").write_text(
+        json.dumps({"_id": "q1", "text": "vector database"})
+        + "\n"
+        + json.dumps({"_id": "q2", "text": "sleeping cats"})
+    )
+    (beir / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    out = run("eval", str(beir), "-c", str(config), "--plan", "tokens", "--plan", "dense", "--json")
+    rows = [json.loads(line) for line in out.strip().splitlines()]
+    assert [r["plan"] for r in rows] == ["tokens(k)", "dense(k)"]
+    for row in rows:
+        assert row["ndcg@10"] == pytest.approx(1.0)
+        assert row["mrr@10"] == pytest.approx(1.0)
+        assert row["latency_p95_ms"] >= row["latency_p50_ms"] > 0
+
+
+def test_errors_are_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("fields:\n  - {type: dense, dimm: 3}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "polyvec.cli", "info", "-c", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "polyvec: error:" in proc.stderr and "fields.0.dimm" in proc.stderr
+    assert "Traceback" not in proc.stderr

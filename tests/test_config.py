@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from polyvec import ConfigError, PipelineConfig, Stage, load_config, load_yaml, parse_plan
+from polyvec.config import EdgeStoreConfig
+
+
+def test_defaults_are_the_embedded_late_interaction_pipeline() -> None:
+    cfg = load_config()
+    assert cfg.encoder.model == "bundled"
+    assert [f.type for f in cfg.fields] == ["late_interaction"]
+    assert isinstance(cfg.store, EdgeStoreConfig)
+    assert cfg.plan() == Stage(field="tokens")
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"encoder": {"modle": "x"}}, "encoder.modle"),
+        ({"fields": [{"type": "late_interaction", "pool_factr": 2}]}, "fields.0.pool_factr"),
+        ({"fields": [{"type": "dense", "dim": -3}]}, "fields.0.dim"),
+        ({"store": {"type": "qdrant"}}, "store.qdrant"),
+        ({"store": {"type": "edge", "path": 3}}, "store.edge.path"),
+        ({"ingest_batch_size": 0}, "ingest_batch_size"),
+    ],
+)
+def test_every_config_error_names_its_key_path(data: dict, path: str) -> None:
+    with pytest.raises(ConfigError, match=path.replace(".", r"\.")):
+        load_config(data)
+
+
+def test_unknown_field_type_lists_the_known_ones() -> None:
+    with pytest.raises(
+        ConfigError, match=r"unknown polyvec.adapters entry 'colbertz'.*late_interaction"
+    ):
+        load_config({"fields": [{"type": "colbertz"}]})
+
+
+def test_field_names_must_be_unique() -> None:
+    with pytest.raises(ConfigError, match="repeated"):
+        load_config({"fields": [{"type": "dense"}, {"type": "dense"}]})
+
+
+def test_qdrant_store_needs_exactly_one_location() -> None:
+    with pytest.raises(ConfigError, match="exactly one"):
+        load_config({"store": {"type": "qdrant", "url": "http://x", "location": ":memory:"}})
+    cfg = load_config(
+        {"store": {"type": "qdrant", "url": "http://localhost:6333", "api_key": "s3cret"}}
+    )
+    assert "s3cret" not in repr(cfg)  # secrets are not printed
+
+
+def test_plans_must_name_existing_fields() -> None:
+    with pytest.raises(ConfigError, match=r"plans\.fast: unknown field"):
+        load_config({"plans": {"fast": "fde:200 -> tokens"}})
+
+
+def test_plan_forms_agree() -> None:
+    cfg = load_config(
+        {
+            "fields": [{"type": "late_interaction"}, {"type": "dense"}],
+            "plans": {
+                "as_string": "dense:50 -> tokens",
+                "as_chain": [{"field": "dense", "limit": 50}, {"field": "tokens"}],
+                "as_tree": {"field": "tokens", "prefetch": [{"field": "dense", "limit": 50}]},
+            },
+            "default_plan": "as_tree",
+        }
+    )
+    expected = Stage("tokens", None, (Stage("dense", 50),))
+    assert (
+        cfg.plan("as_string")
+        == cfg.plan("as_chain")
+        == cfg.plan("as_tree")
+        == cfg.plan()
+        == expected
+    )
+    assert expected.describe() == "dense(50) -> tokens(k)"
+    assert expected.with_limits({"dense": 80}).prefetch[0].limit == 80
+
+
+@pytest.mark.parametrize("text", ["fde -> tokens", "fde:abc -> tokens", "-> tokens"])
+def test_bad_plan_strings_are_refused(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_plan(text)
+
+
+def test_yaml_loading(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "encoder: {model: bundled}\nfields:\n  - type: late_interaction\n    name: tok\n"
+        "store: {type: edge, path: ./here}\n"
+    )
+    cfg = load_yaml(path)
+    assert isinstance(cfg, PipelineConfig)
+    assert cfg.fields[0].name == "tok"
+    assert cfg.store.path == "./here"
+
+
+def test_yaml_errors_name_the_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("fields:\n  - type: dense\n    dims: 3\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*fields\.0\.dims"):
+        load_yaml(path)
+    path.write_text("fields: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(path)
+    path.write_text("!!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(ConfigError):  # safe_load: no Python objects
+        load_yaml(path)

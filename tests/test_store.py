@@ -1,0 +1,227 @@
+"""The same store suite on Qdrant Edge and on qdrant-client ``:memory:`` (congruence)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from polyvec import CollectionMismatchError, InvalidInputError, Pipeline, StoreLockedError
+from tests.conftest import BACKENDS, store_config
+
+DOCS = [
+    {
+        "id": "1",
+        "text": "Qdrant is a vector database written in Rust.",
+        "metadata": {"topic": "db", "year": 2021},
+    },
+    {
+        "id": "foo",
+        "text": "Cats purr when they are content.",
+        "metadata": {"topic": "pets", "year": 2019},
+    },
+    {
+        "id": "doc/ä",
+        "text": "MaxSim sums, over query tokens, the best matching document token.",
+        "metadata": {"topic": "ir", "year": 2020},
+    },
+    {
+        "id": 7,
+        "text": "ColBERT introduced late interaction for passage retrieval.",
+        "metadata": {"topic": "ir", "year": 2020},
+    },
+    {
+        "id": "x-9",
+        "text": "Dogs enjoy long walks in the park.",
+        "metadata": {"topic": "pets", "year": 2023},
+    },
+    {
+        "id": "12",
+        "text": "Product quantization compresses vectors into short codes.",
+        "metadata": {"topic": "ir", "year": 2011},
+    },
+]
+QUERIES = [
+    "which database stores vectors?",
+    "late interaction retrieval",
+    "pets and animals",
+    "compressing embeddings",
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ids_round_trip_exactly(make_pipeline, backend: str) -> None:
+    p = make_pipeline(backend)
+    assert p.ingest(DOCS) == ["1", "foo", "doc/ä", 7, "x-9", "12"]
+    got = p.get(["doc/ä", 7, "1", "missing", "7"])  # "7" (str) is not 7 (int)
+    assert [h.id for h in got] == ["doc/ä", 7, "1"]
+    assert got[0].metadata == {"topic": "ir", "year": 2020}
+    assert isinstance(got[0].metadata["year"], int)
+    assert got[0].text == DOCS[2]["text"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reingest_replaces_and_delete_ignores_unknown(make_pipeline, backend: str) -> None:
+    p = make_pipeline(backend)
+    p.ingest(DOCS)
+    assert p.count() == len(DOCS)
+    p.ingest(DOCS)
+    assert p.count() == len(DOCS)
+    p.ingest([{"id": "foo", "text": "Cats sleep all day.", "metadata": {"topic": "pets"}}])
+    assert p.count() == len(DOCS)
+    assert p.get(["foo"])[0].text == "Cats sleep all day."
+    p.delete(["foo", "never-there"])
+    assert p.count() == len(DOCS) - 1
+    assert p.get(["foo"]) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_generated_ids_for_documents_without_one(make_pipeline, backend: str) -> None:
+    p = make_pipeline(backend)
+    ids = p.ingest(["first text", {"text": "second", "id": None}])
+    assert len(set(ids)) == 2 and all(isinstance(i, str) for i in ids)
+    assert [h.id for h in p.get(ids)] == ids
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_filters_simple_and_qdrant_forms(make_pipeline, backend: str) -> None:
+    from qdrant_client import models
+
+    p = make_pipeline(backend)
+    p.ingest(DOCS)
+    ir = {h.id for h in p.search("vectors", k=10, filter={"topic": "ir"})}
+    assert ir == {"doc/ä", 7, "12"}
+    recent = {h.id for h in p.search("anything", k=10, filter={"year": {"$gte": 2020}})}
+    assert recent == {"1", "doc/ä", 7, "x-9"}
+    either = {h.id for h in p.search("anything", k=10, filter={"topic": ["db", "pets"]})}
+    assert either == {"1", "foo", "x-9"}
+    native = models.Filter(
+        must=[models.FieldCondition(key="metadata.topic", match=models.MatchValue(value="pets"))],
+        must_not=[models.FieldCondition(key="metadata.year", range=models.Range(lt=2020))],
+    )
+    assert {h.id for h in p.search("anything", k=10, filter=native)} == {"x-9"}
+    assert p.count({"topic": "pets"}) == 2
+    with pytest.raises(InvalidInputError, match=r"\$like"):
+        p.search("x", filter={"topic": {"$like": "i%"}})
+
+
+def test_backends_are_congruent(make_pipeline, tmp_path: Path) -> None:
+    """Identical top-10 ids (and scores) on Edge and :memory: for every plan."""
+    edge = make_pipeline("edge")
+    memory = make_pipeline("memory")
+    many = DOCS + [
+        {"id": f"n{i}", "text": f"note {i} about topic {i % 3} and vectors"} for i in range(30)
+    ]
+    edge.ingest(many)
+    memory.ingest(many)
+    for plan in ["tokens", "dense", "dense:8 -> tokens"]:
+        for q in QUERIES:
+            a = edge.search(q, k=10, plan=plan)
+            b = memory.search(q, k=10, plan=plan)
+            assert [h.id for h in a] == [h.id for h in b], (plan, q)
+            assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-4)
+
+
+def test_exact_maxsim_matches_numpy(make_pipeline, encoder) -> None:
+
+    p = make_pipeline("edge")
+    p.ingest(DOCS)
+    q = "late interaction retrieval"
+    docs = encoder.encode(
+        [d["text"] for d in DOCS], is_query=False, pooled=False, tokens=True
+    ).tokens
+    qt = encoder.encode([q], is_query=True, pooled=False, tokens=True).tokens[0]
+    expected = sorted(
+        ((float((qt @ d.T).max(axis=1).sum()), DOCS[i]["id"]) for i, d in enumerate(docs)),
+        reverse=True,
+    )
+    hits = p.search(q, k=len(DOCS), plan="tokens")
+    assert [h.id for h in hits] == [i for _, i in expected]
+    assert [h.score for h in hits] == pytest.approx([s for s, _ in expected], rel=1e-4)
+    assert all(0.0 <= h.relevance <= 1.0 for h in hits)
+
+
+@pytest.mark.parametrize("backend", ["edge", "qdrant-path"])
+def test_mismatched_pipeline_is_refused_and_nothing_changes(
+    make_pipeline, encoder, tmp_path: Path, backend: str
+) -> None:
+    p = make_pipeline(backend)
+    p.ingest(DOCS)
+    p.close()
+    store = store_config(backend, tmp_path)
+    for fields, what in [
+        ([{"type": "late_interaction", "datatype": "float16"}, {"type": "dense"}], "datatype"),
+        ([{"type": "late_interaction"}, {"type": "dense", "dim": 128}], "size"),
+        ([{"type": "late_interaction"}], "fields"),
+    ]:
+        with pytest.raises(CollectionMismatchError, match=what):
+            Pipeline.from_config({"fields": fields, "store": store}, encoder=encoder)
+
+    class OtherEncoder(type(encoder)):  # same weights, another name: a different encoder
+        def __init__(self) -> None:
+            self.__dict__.update(encoder.__dict__)
+            self.name = "another/model"
+
+    with pytest.raises(CollectionMismatchError, match=r"encoder\.name"):
+        Pipeline.from_config(
+            {"fields": [{"type": "late_interaction"}, {"type": "dense"}], "store": store},
+            encoder=OtherEncoder(),
+        )
+    with Pipeline.from_config(
+        {"fields": [{"type": "late_interaction"}, {"type": "dense"}], "store": store},
+        encoder=encoder,
+    ) as again:
+        assert again.count() == len(DOCS)
+        assert again.search(QUERIES[1], k=1)[0].id == 7
+
+
+def test_second_writer_on_an_embedded_store_is_refused(
+    make_pipeline, encoder, tmp_path: Path
+) -> None:
+    p = make_pipeline("edge")
+    with pytest.raises(StoreLockedError, match="open in another"):
+        Pipeline.from_config(
+            {
+                "fields": [{"type": "late_interaction"}, {"type": "dense"}],
+                "store": store_config("edge", tmp_path),
+            },
+            encoder=encoder,
+        )
+    p.close()
+    with Pipeline.from_config(
+        {
+            "fields": [{"type": "late_interaction"}, {"type": "dense"}],
+            "store": store_config("edge", tmp_path),
+        },
+        encoder=encoder,
+    ) as reopened:
+        assert reopened.count() == 0
+
+
+def test_lock_holds_across_processes(make_pipeline, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    make_pipeline("edge")
+    code = (
+        "from polyvec.store.edge import EdgeStore\n"
+        f"s = EdgeStore({str(tmp_path / 'edge')!r}, 'test')\n"
+        "try:\n    s._acquire()\nexcept Exception as e:\n    print(type(e).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "StoreLockedError"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_input_is_refused_before_anything_is_written(make_pipeline, backend: str) -> None:
+    p = make_pipeline(backend)
+    p.ingest(DOCS[:2])
+    with pytest.raises(InvalidInputError, match="#1"):
+        p.ingest([{"id": "ok", "text": "fine"}, {"id": "bad", "txt": "typo"}])
+    with pytest.raises(InvalidInputError, match="ids must be str or int"):
+        p.ingest([{"id": 1.5, "text": "float id"}])
+    with pytest.raises(InvalidInputError, match="text must be a str"):
+        p.ingest([{"id": "n", "text": None}])
+    with pytest.raises(InvalidInputError, match="positive int"):
+        p.search("x", k=0)
+    assert p.count() == 2
