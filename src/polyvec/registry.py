@@ -94,5 +94,8 @@ adapters = Registry(
 
 plugins = Registry(
     "polyvec.plugins",
-    {},
+    {
+        "langchain": "polyvec.plugins.langchain",
+        "llamaindex": "polyvec.plugins.llamaindex",
+    },
 )
