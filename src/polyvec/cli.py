@@ -221,6 +221,52 @@ def evaluate(
                 )
 
 
+def _read_queries(path: Path) -> list[str]:
+    if path.suffix == ".jsonl":
+        return [
+            json.loads(line)["text"]
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@app.command()
+def tune(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    plan: PlanOpt = None,
+    field: Annotated[
+        str | None, typer.Option(help="Which candidate stage's limit to vary (default: the first).")
+    ] = None,
+    queries: Annotated[
+        Path | None,
+        typer.Option(help="Your queries: a .txt (one per line) or a .jsonl with 'text'."),
+    ] = None,
+    sample: Annotated[
+        int, typer.Option(help="How many queries (or documents used as queries) to measure.")
+    ] = 100,
+    k: Annotated[int, typer.Option("-k", help="Recall is measured on the top k.")] = 10,
+    target: Annotated[float, typer.Option(help="Recall@k to reach.")] = 0.95,
+    limits: Annotated[
+        str, typer.Option(help="Candidate limits to try, comma-separated.")
+    ] = "10,20,50,100,200,500,1000",
+) -> None:
+    """Recommend the smallest candidate limit whose recall@k against exact search reaches a target."""
+    from polyvec.tune import document_queries
+    from polyvec.tune import tune as run_tune
+
+    try:
+        tried = [int(x) for x in limits.split(",") if x.strip()]
+    except ValueError as err:
+        raise PolyvecError(f"--limits {limits!r}: write integers separated by commas") from err
+    with _open(config, store, collection) as pipeline:
+        texts = _read_queries(queries)[:sample] if queries else document_queries(pipeline, sample)
+        result = run_tune(pipeline, texts, plan=plan, field=field, limits=tried, k=k, target=target)
+        typer.echo(result.table())
+
+
 def main() -> None:
     """Entry point: polyvec errors print as one clear line, not a traceback."""
     try:

@@ -59,7 +59,8 @@ class VectorField:
         hnsw: build an HNSW graph (``False``: exact scan, ``m=0``).
         quantization: optional quantized copy kept by Qdrant beside the originals.
         score: how a raw score of this field maps to a relevance in [0, 1]:
-            ``cosine`` (already in [-1, 1]) or ``maxsim`` (a sum over query vectors).
+            ``cosine`` (already in [-1, 1]), ``maxsim`` (a sum over query vectors: divided
+            by their number) or ``dot`` (an unbounded inner product: clipped).
     """
 
     name: str
@@ -71,7 +72,7 @@ class VectorField:
     hnsw_m: int = 16
     hnsw_ef_construct: int = 100
     quantization: Quantization | None = None
-    score: Literal["cosine", "maxsim"] = "cosine"
+    score: Literal["cosine", "maxsim", "dot"] = "cosine"
 
     def manifest(self) -> dict[str, Any]:
         data = asdict(self)

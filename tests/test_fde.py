@@ -1,0 +1,111 @@
+"""The FDE adapter inside pipelines: plans, manifest, tuning (numerics: test_fde_math.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from polyvec import CollectionMismatchError, ConfigError, Pipeline
+from polyvec.tune import document_queries, tune
+from tests.conftest import BACKENDS, store_config
+
+FIELDS = [{"type": "late_interaction"}, {"type": "fde", "k_sim": 3, "dim_proj": 8, "r_reps": 6}]
+TOPICS = [
+    "vector databases",
+    "cats and dogs",
+    "late interaction",
+    "quantization",
+    "rust programming",
+]
+DOCS = [
+    {
+        "id": f"d{i}",
+        "text": f"Note {i} on {TOPICS[i % 5]}: "
+        + " ".join(TOPICS[(i * 7) % 5].split() * (1 + i % 3)),
+    }
+    for i in range(40)
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fde_plan_reaches_exact_maxsim_with_enough_candidates(make_pipeline, backend: str) -> None:
+    p = make_pipeline(backend, fields=FIELDS, plans={"fast": "fde:20 -> tokens"})
+    p.ingest(DOCS)
+    assert p.vector_fields["fde"].size == 6 * 2**3 * 8
+    for q in ["what is late interaction?", "pets", "compressing vectors"]:
+        exact = [h.id for h in p.search(q, k=5, plan="tokens")]
+        fast = p.search(q, k=5, plan="fast")
+        overlap = len(set(exact) & {h.id for h in fast})
+        assert overlap >= 4, (q, exact, [h.id for h in fast])
+        # the final stage is exact MaxSim: scores of shared ids are equal
+        full = {h.id: h.score for h in p.search(q, k=40, plan="tokens")}
+        assert all(h.score == pytest.approx(full[h.id], rel=1e-5) for h in fast)
+        # all candidates -> identical to the exact scan
+        assert [h.id for h in p.search(q, k=5, plan="fast", limits={"fde": 40})] == exact
+
+
+def test_fde_seed_is_part_of_the_collection_identity(
+    make_pipeline, encoder, tmp_path: Path
+) -> None:
+    p = make_pipeline("edge", fields=FIELDS)
+    p.ingest(DOCS[:3])
+    p.close()
+    other_seed = [FIELDS[0], {**FIELDS[1], "seed": 43}]
+    with pytest.raises(
+        CollectionMismatchError, match=r"adapters\.1\.seed: collection has 42, pipeline has 43"
+    ):
+        Pipeline.from_config(
+            {"fields": other_seed, "store": store_config("edge", tmp_path)}, encoder=encoder
+        )
+
+
+def test_fde_config_errors() -> None:
+    from polyvec import load_config
+
+    with pytest.raises(ConfigError, match="65,536"):
+        load_config(
+            {"fields": [{"type": "late_interaction"}, {"type": "fde", "k_sim": 10, "r_reps": 20}]}
+        )
+    with pytest.raises(ConfigError, match=r"fields\.1\.k_sim"):
+        load_config({"fields": [{"type": "late_interaction"}, {"type": "fde", "k_sim": 0}]})
+
+
+def test_tune_recommends_the_smallest_sufficient_limit(make_pipeline) -> None:
+    p = make_pipeline("edge", fields=FIELDS, plans={"fast": "fde:10 -> tokens"})
+    p.ingest(DOCS)
+    queries = document_queries(p, 12, words=6)
+    assert len(queries) == 12
+    result = tune(p, queries, plan="fast", limits=[5, 10, 40], k=5, target=0.9)
+    assert [r.limit for r in result.rows] == [5, 10, 40]  # 5 < k is raised to k
+    assert result.rows[-1].recall == pytest.approx(1.0)  # every document is a candidate
+    assert result.rows[0].recall <= result.rows[-1].recall
+    assert result.recommended is not None and result.recommended.recall >= 0.9
+    assert result.recommended.limit == min(r.limit for r in result.rows if r.recall >= 0.9)
+    assert "recommended" in result.table()
+    with pytest.raises(ConfigError, match="single stage"):
+        tune(p, queries, plan="tokens")
+
+
+def test_cli_tune(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from polyvec.cli import app
+
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(
+        "fields:\n  - {type: late_interaction}\n  - {type: fde, k_sim: 3, dim_proj: 8, r_reps: 6}\n"
+        f"store: {{type: edge, path: {tmp_path / 's'}}}\nplans: {{fast: 'fde:10 -> tokens'}}\n"
+    )
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    for d in DOCS[:20]:
+        (corpus / f"{d['id']}.txt").write_text(d["text"])
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(corpus), "-c", str(cfg)]).exit_code == 0
+    result = runner.invoke(
+        app,
+        ["tune", "-c", str(cfg), "--plan", "fast", "--sample", "8", "-k", "3", "--limits", "3,20"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "recall@3" in result.stdout and "recommended" in result.stdout
