@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from polyvec.adapters.base import Adapter, FieldVectors
+from polyvec.adapters.quantized import QuantizationConfig, to_quantization
 from polyvec.errors import ConfigError
 from polyvec.fields import Datatype, Encoded, FieldConfig, VectorField
 
@@ -25,6 +26,7 @@ class DenseConfig(FieldConfig):
     dim: int | None = Field(default=None, gt=0)
     datatype: Datatype = "float32"
     hnsw: bool = False
+    quantization: QuantizationConfig | None = None
 
 
 def truncate_and_normalise(pooled: np.ndarray, dim: int | None) -> np.ndarray:
@@ -61,6 +63,7 @@ class DenseAdapter(Adapter[DenseConfig]):
                 distance="cosine",
                 datatype=self.config.datatype,
                 hnsw=self.config.hnsw,
+                quantization=to_quantization(self.config.quantization),
             )
         ]
 

@@ -16,8 +16,9 @@ from pydantic import Field, model_validator
 from polyvec.adapters._muvera import FDEEncoder, FDEParams
 from polyvec.adapters.base import Adapter, FieldVectors
 from polyvec.adapters.late_interaction import check_token_sets
+from polyvec.adapters.quantized import QuantizationConfig, to_quantization
 from polyvec.errors import ConfigError
-from polyvec.fields import Encoded, FieldConfig, VectorField
+from polyvec.fields import Datatype, Encoded, FieldConfig, VectorField
 
 
 class FDEConfig(FieldConfig):
@@ -45,8 +46,9 @@ class FDEConfig(FieldConfig):
     seed: int = 42
     d_final: int | None = Field(default=None, gt=0)
     fill_empty: bool = True
-    datatype: Literal["float32", "float16"] = "float32"
+    datatype: Datatype = "float32"
     hnsw: bool = False
+    quantization: QuantizationConfig | None = None
 
     @model_validator(mode="after")
     def _check_sizes(self) -> FDEConfig:
@@ -94,6 +96,7 @@ class FDEAdapter(Adapter[FDEConfig]):
                 distance="dot",
                 datatype=self.config.datatype,
                 hnsw=self.config.hnsw,
+                quantization=to_quantization(self.config.quantization),
                 score="dot",
             )
         ]

@@ -90,7 +90,7 @@ class StageConfig(StrictModel):
     field: str
     limit: int | None = Field(default=None, gt=0)
     prefetch: list[StageConfig] = Field(default_factory=list)
-    rescore: bool = True
+    rescore: bool | None = None
     oversampling: float | None = Field(default=None, ge=1.0)
     exact: bool = False
 

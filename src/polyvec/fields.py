@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 Distance = Literal["cosine", "dot", "euclid"]
-Datatype = Literal["float32", "float16", "uint8"]
+Datatype = Literal["float32", "float16", "turbo8", "turbo16"]
 
 
 class StrictModel(BaseModel):
@@ -38,7 +38,8 @@ class Quantization:
     """Qdrant-side quantization of a vector field (built by the engine, rescored on query)."""
 
     kind: Literal["scalar", "binary", "product", "turbo"]
-    # scalar: quantile; binary: encoding, query_encoding; product: compression; turbo: bits
+    # scalar: quantile; binary: encoding, query_encoding; product: compression; turbo: bits;
+    # all: rescore, oversampling (search-time defaults)
     options: tuple[tuple[str, Any], ...] = ()
     always_ram: bool = True
 

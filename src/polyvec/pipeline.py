@@ -22,6 +22,7 @@ from polyvec.encoders import Encoder, MultiVectorCheckpointEncoder, SentenceTran
 from polyvec.errors import ConfigError, InvalidInputError
 from polyvec.fields import VectorField
 from polyvec.plans import Stage
+from polyvec.sizes import bytes_per_document
 from polyvec.store import Hit, Store, StoredPoint, open_backend
 from polyvec.store.base import ID_KEY, METADATA_KEY, TEXT_KEY
 from polyvec.store.filters import to_qdrant_json
@@ -303,6 +304,7 @@ class Pipeline:
                 "store": self.store.describe(),
                 "count": self.store.count(),
                 "disk_bytes": self.store.disk_bytes(),
+                "bytes_per_document": bytes_per_document(self.store, self.vector_fields),
                 "fields": [vf.manifest() for vf in self.vector_fields.values()],
                 "plans": {name: self.config.plan(name).describe() for name in self.config.plans},
                 "default_plan": self.plan().describe(),

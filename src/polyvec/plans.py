@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from polyvec.errors import ConfigError
+from polyvec.fields import VectorField
 
 
 @dataclass(frozen=True)
@@ -22,17 +23,32 @@ class Stage:
         field: the vector name searched by this stage.
         limit: how many points the stage passes on; ``None`` on the root means ``k``.
         prefetch: stages whose union of candidates this stage rescores.
-        rescore: for quantized fields, rescore with the original vectors (exact scores).
-        oversampling: for quantized fields, fetch ``limit * oversampling`` before rescoring.
+        rescore: for quantized fields, rescore with the original vectors (exact scores);
+            ``None``: the field's setting (default: rescore).
+        oversampling: for quantized fields, fetch ``limit * oversampling`` before rescoring;
+            ``None``: the field's setting.
         exact: bypass any HNSW index and scan.
     """
 
     field: str
     limit: int | None = None
     prefetch: tuple[Stage, ...] = ()
-    rescore: bool = True
+    rescore: bool | None = None
     oversampling: float | None = None
     exact: bool = False
+
+    def rescore_for(self, field: VectorField | None) -> bool:
+        """This stage's rescore setting, else the field's default (rescore unless opted out)."""
+        if self.rescore is not None:
+            return self.rescore
+        q = field.quantization if field is not None else None
+        return bool(q.option("rescore", True)) if q is not None else True
+
+    def oversampling_for(self, field: VectorField | None) -> float | None:
+        if self.oversampling is not None:
+            return self.oversampling
+        q = field.quantization if field is not None else None
+        return q.option("oversampling") if q is not None else None
 
     def fields(self) -> set[str]:
         """Every field the plan reads."""

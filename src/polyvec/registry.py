@@ -90,6 +90,7 @@ adapters = Registry(
         "late_interaction": "polyvec.adapters.late_interaction:LateInteractionAdapter",
         "dense": "polyvec.adapters.dense:DenseAdapter",
         "fde": "polyvec.adapters.fde:FDEAdapter",
+        "matryoshka": "polyvec.adapters.matryoshka:MatryoshkaAdapter",
     },
 )
 

@@ -104,6 +104,10 @@ class Store(ABC):
         return [self.query(plan, v, limit, filter) for v in vectors]
 
     @abstractmethod
+    def sample(self, n: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Up to ``n`` points as ``(payload, vectors)``, for size statistics."""
+
+    @abstractmethod
     def scroll_ids(self, filter: dict[str, Any] | None = None) -> list[str]:
         """Point ids of every (matching) point."""
 

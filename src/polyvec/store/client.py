@@ -87,8 +87,11 @@ class ClientStore(Store):
                     )
                 )
             else:
-                raise PolyvecError(
-                    "turbo quantization is available on Qdrant Edge only in this version of polyvec"
+                quantization = m.TurboQuantization(
+                    turbo=m.TurboQuantQuantizationConfig(
+                        bits="bits" + str(q.option("bits", "4")).replace(".", "_"),
+                        always_ram=q.always_ram,
+                    )
                 )
         return m.VectorParams(
             size=field.size,
@@ -105,7 +108,8 @@ class ClientStore(Store):
             datatype={
                 "float32": m.Datatype.FLOAT32,
                 "float16": m.Datatype.FLOAT16,
-                "uint8": m.Datatype.UINT8,
+                "turbo8": m.Datatype.TURBO8,
+                "turbo16": m.Datatype.TURBO16,
             }[field.datatype],
             hnsw_config=m.HnswConfigDiff(
                 m=field.hnsw_m if field.hnsw else 0, ef_construct=field.hnsw_ef_construct
@@ -199,6 +203,10 @@ class ClientStore(Store):
             if offset is None:
                 return ids
 
+    def sample(self, n: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        page, _ = self.client.scroll(self.collection, limit=n, with_payload=True, with_vectors=True)
+        return [(r.payload or {}, r.vector if isinstance(r.vector, dict) else {}) for r in page]
+
     def _params(self, stage: Stage) -> Any:
         field = self.fields.get(stage.field)
         quantized = field is not None and field.quantization is not None
@@ -209,7 +217,7 @@ class ClientStore(Store):
             exact=stage.exact,
             quantization=(
                 self.models.QuantizationSearchParams(
-                    rescore=stage.rescore, oversampling=stage.oversampling
+                    rescore=stage.rescore_for(field), oversampling=stage.oversampling_for(field)
                 )
                 if quantized
                 else None

@@ -26,7 +26,8 @@ _DISTANCE = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "euclid": qe.
 _DATATYPE = {
     "float32": qe.VectorStorageDatatype.Float32,
     "float16": qe.VectorStorageDatatype.Float16,
-    "uint8": qe.VectorStorageDatatype.Uint8,
+    "turbo8": qe.VectorStorageDatatype.Turbo8,
+    "turbo16": qe.VectorStorageDatatype.Turbo16,
 }
 _BINARY_ENCODING = {
     "1bit": qe.BinaryQuantizationEncoding.OneBit,
@@ -263,6 +264,10 @@ class EdgeStore(Store):
             if offset is None:
                 return ids
 
+    def sample(self, n: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        page, _ = self.shard.scroll(qe.ScrollRequest(limit=n, with_payload=True, with_vector=True))
+        return [(r.payload or {}, r.vector if isinstance(r.vector, dict) else {}) for r in page]
+
     def _params(self, stage: Stage) -> qe.SearchParams | None:
         field = self.fields.get(stage.field)
         quantized = field is not None and field.quantization is not None
@@ -271,7 +276,9 @@ class EdgeStore(Store):
         return qe.SearchParams(
             exact=stage.exact,
             quantization=(
-                qe.QuantizationSearchParams(rescore=stage.rescore, oversampling=stage.oversampling)
+                qe.QuantizationSearchParams(
+                    rescore=stage.rescore_for(field), oversampling=stage.oversampling_for(field)
+                )
                 if quantized
                 else None
             ),

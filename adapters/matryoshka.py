@@ -1,0 +1,86 @@
+"""Matryoshka: one pooled vector stored at several truncation sizes.
+
+Models trained with a Matryoshka loss keep most of their quality in the first dimensions;
+truncating (and re-normalising) gives cheap candidate stages, e.g.
+``mrl64:1000 -> mrl384:100 -> tokens``. For other models truncation still works, with a
+larger loss: measure it on your data (``polyvec eval``/``polyvec tune``).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from polyvec.adapters.base import Adapter, FieldVectors
+from polyvec.adapters.dense import truncate_and_normalise
+from polyvec.adapters.quantized import QuantizationConfig, to_quantization
+from polyvec.errors import ConfigError
+from polyvec.fields import Datatype, Encoded, FieldConfig, VectorField
+
+
+class MatryoshkaConfig(FieldConfig):
+    """``type: matryoshka`` — fields ``<name><dim>`` for each size in ``dims``.
+
+    Attributes:
+        dims: truncation sizes, e.g. ``[64, 128, 384]`` gives ``mrl64``, ``mrl128``, ``mrl384``.
+        hnsw_dims: sizes that get an HNSW index (the rest are scanned exactly).
+        quantization: a quantized copy for every size (see ``polyvec.adapters.quantized``).
+    """
+
+    type: Literal["matryoshka"] = "matryoshka"
+    name: str = "mrl"
+    dims: list[int] = Field(min_length=1)
+    datatype: Datatype = "float32"
+    hnsw_dims: list[int] = Field(default_factory=list)
+    quantization: QuantizationConfig | None = None
+
+    @field_validator("dims")
+    @classmethod
+    def _positive_unique(cls, dims: list[int]) -> list[int]:
+        if any(d <= 0 for d in dims) or len(set(dims)) != len(dims):
+            raise ValueError(f"dims must be distinct positive sizes, got {dims}")
+        return sorted(dims)
+
+    def vector_names(self) -> list[str]:
+        return [f"{self.name}{d}" for d in self.dims]
+
+
+class MatryoshkaAdapter(Adapter[MatryoshkaConfig]):
+    """Truncated, re-normalised copies of the pooled vector, one field per size."""
+
+    Config: ClassVar[type[FieldConfig]] = MatryoshkaConfig
+    needs: ClassVar[frozenset[str]] = frozenset({"pooled"})
+
+    def vector_fields(self) -> list[VectorField]:
+        full = self.encoder.dim
+        if full is None:
+            raise ConfigError(
+                f"fields.{self.name}: the encoder {self.encoder.name!r} gives no pooled vector"
+            )
+        too_big = [d for d in self.config.dims if d > full]
+        if too_big:
+            raise ConfigError(
+                f"fields.{self.name}.dims: {too_big} exceed the encoder's {full} dimensions"
+            )
+        return [
+            VectorField(
+                name=f"{self.name}{d}",
+                size=d,
+                distance="cosine",
+                datatype=self.config.datatype,
+                hnsw=d in self.config.hnsw_dims,
+                quantization=to_quantization(self.config.quantization),
+            )
+            for d in self.config.dims
+        ]
+
+    def _vectors(self, batch: Encoded) -> FieldVectors:
+        assert batch.pooled is not None
+        return {
+            f"{self.name}{d}": truncate_and_normalise(batch.pooled, d).tolist()
+            for d in self.config.dims
+        }
+
+    encode_documents = _vectors
+    encode_queries = _vectors
