@@ -56,15 +56,21 @@ class CachedEncoder(Encoder):
     def __len__(self) -> int:
         return len(self._tokens)
 
-    def encode(self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool) -> Encoded:
+    def encode(
+        self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool
+    ) -> Encoded:
         if is_query:
             return self.inner.encode(texts, is_query=True, pooled=pooled, tokens=tokens)
         keys = [text_key(t) for t in texts]
-        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self._tokens}.items())
+        missing = sorted(
+            {k: t for k, t in zip(keys, texts, strict=False) if k not in self._tokens}.items()
+        )
         if missing:
-            fresh = self.inner.encode([t for _, t in missing], is_query=False, pooled=True, tokens=True)
+            fresh = self.inner.encode(
+                [t for _, t in missing], is_query=False, pooled=True, tokens=True
+            )
             assert fresh.pooled is not None and fresh.tokens is not None
-            for (key, _), p, t in zip(missing, fresh.pooled, fresh.tokens):
+            for (key, _), p, t in zip(missing, fresh.pooled, fresh.tokens, strict=False):
                 self._pooled[key], self._tokens[key] = p, t
             self._dirty = True
         return Encoded(

@@ -44,7 +44,9 @@ def build(n_docs: int, args: argparse.Namespace, folder: str) -> tuple[EdgeStore
     info = EncoderInfo("synthetic", None, args.dim)
     late = LateInteractionAdapter(LateInteractionConfig(name="tokens"), info)
     fde = FDEAdapter(
-        FDEConfig(name="fde", k_sim=args.k_sim, dim_proj=args.dim_proj, r_reps=args.r_reps, hnsw=args.hnsw),
+        FDEConfig(
+            name="fde", k_sim=args.k_sim, dim_proj=args.dim_proj, r_reps=args.r_reps, hnsw=args.hnsw
+        ),
         info,
     )
     store = EdgeStore(folder, f"synthetic{n_docs}")
@@ -60,7 +62,11 @@ def build(n_docs: int, args: argparse.Namespace, folder: str) -> tuple[EdgeStore
         vectors = {**late.encode_documents(batch), **fde.encode_documents(batch)}
         store.upsert(
             [
-                StoredPoint(point_id(first + i), {k: v[i] for k, v in vectors.items()}, {"doc_id": first + i})
+                StoredPoint(
+                    point_id(first + i),
+                    {k: v[i] for k, v in vectors.items()},
+                    {"doc_id": first + i},
+                )
                 for i in range(count)
             ]
         )
@@ -76,7 +82,9 @@ def build(n_docs: int, args: argparse.Namespace, folder: str) -> tuple[EdgeStore
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--docs", type=int, nargs="+", default=[10_000, 50_000])
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--dim", type=int, default=128)
@@ -88,7 +96,9 @@ def main() -> None:
     parser.add_argument("--k-sim", type=int, default=4)
     parser.add_argument("--dim-proj", type=int, default=16)
     parser.add_argument("--r-reps", type=int, default=10)
-    parser.add_argument("--hnsw", action="store_true", help="HNSW on the FDE field (default: exact scan)")
+    parser.add_argument(
+        "--hnsw", action="store_true", help="HNSW on the FDE field (default: exact scan)"
+    )
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -112,9 +122,11 @@ def main() -> None:
         e, p = statistics.median(t_exact) * 1000, statistics.median(t_plan) * 1000
         rows.append((n_docs, e, p, e / p, statistics.mean(recalls)))
     fde_dims = args.r_reps * 2**args.k_sim * args.dim_proj
-    print(f"\nplan {plan.describe()} (FDE k_sim={args.k_sim} dim_proj={args.dim_proj} r_reps={args.r_reps}: "
-          f"{fde_dims} dims, {'HNSW' if args.hnsw else 'exact scan'}); {args.queries} queries, medians")
-    print("| docs | exact MaxSim p50 ms | plan p50 ms | speed-up | recall@%d vs exact |" % args.k)
+    print(
+        f"\nplan {plan.describe()} (FDE k_sim={args.k_sim} dim_proj={args.dim_proj} r_reps={args.r_reps}: "
+        f"{fde_dims} dims, {'HNSW' if args.hnsw else 'exact scan'}); {args.queries} queries, medians"
+    )
+    print(f"| docs | exact MaxSim p50 ms | plan p50 ms | speed-up | recall@{args.k} vs exact |")
     print("|---:|---:|---:|---:|---:|")
     for n_docs, e, p, ratio, recall in rows:
         print(f"| {n_docs} | {e:.1f} | {p:.1f} | {ratio:.1f}x | {recall:.3f} |")

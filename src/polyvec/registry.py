@@ -79,6 +79,8 @@ class Registry:
         module_name, _, attribute = target.partition(":")
         try:
             module = importlib.import_module(module_name)
+        except MissingDependencyError:
+            raise  # already names its extra
         except ImportError as err:
             raise missing_dependency(err, what=f"{self.group} {name!r}") from err
         return getattr(module, attribute) if attribute else module

@@ -1,0 +1,598 @@
+"""LangChain integration: a vector store, a retriever and an ``Embeddings`` shim.
+
+Everything here is a thin wrapper over :class:`polyvec.Pipeline`: documents go in
+through :meth:`Pipeline.ingest`, queries through :meth:`Pipeline.search`, so a
+LangChain retriever returns exactly what the pipeline returns (same plan, same
+filter, same order). Both classes pass LangChain's own standard test suites
+(``langchain_tests``: ``VectorStoreIntegrationTests`` and ``RetrieversIntegrationTests``).
+
+* :class:`PolyvecVectorStore` — a ``VectorStore`` over a pipeline (or over a config, a
+  YAML file or just a LangChain ``Embeddings``).
+* :class:`PolyvecRetriever` — a ``BaseRetriever`` with ``k``, ``filter``, ``plan`` and
+  ``limits`` fields, each overridable per call (``retriever.invoke(q, k=2)``).
+* :class:`EmbeddingsEncoder` — any LangChain ``Embeddings`` as a polyvec dense encoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeAlias, cast
+
+import numpy as np
+from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr
+
+from polyvec import registry
+from polyvec.config import PipelineConfig, load_config, load_yaml
+from polyvec.documents import Document
+from polyvec.encoders import PROBE_TEXT, Encoder
+from polyvec.errors import ConfigError, InvalidInputError, PolyvecError
+from polyvec.fields import Encoded
+from polyvec.pipeline import Pipeline
+from polyvec.plans import Stage
+from polyvec.store import Hit
+
+try:
+    from langchain_core.callbacks import (
+        AsyncCallbackManagerForRetrieverRun,
+        CallbackManagerForRetrieverRun,
+    )
+    from langchain_core.documents import Document as LCDocument
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.vectorstores import VectorStore
+except ImportError as err:
+    _error = registry.missing_dependency(err, what="polyvec.plugins.langchain")
+    # Registry.resolve translates any ImportError again, by its module name: keep it
+    _error.name = err.name
+    raise _error from err
+
+__all__ = ["EmbeddingsEncoder", "PolyvecRetriever", "PolyvecVectorStore"]
+
+PipelineSource: TypeAlias = Pipeline | PipelineConfig | Mapping[str, Any] | str | os.PathLike[str]
+"""What the plugin classes are built from: a pipeline, a config (object or dict) or a YAML path."""
+
+PlanArg: TypeAlias = Stage | str | None
+
+# With only an ``embedding`` and no config: the store LangChain users expect from
+# ``from_texts`` (ephemeral, like ``InMemoryVectorStore``) holding one dense field.
+_EMBEDDINGS_FIELDS: list[dict[str, Any]] = [{"type": "dense", "name": "dense"}]
+_EPHEMERAL_STORE: dict[str, Any] = {"type": "qdrant", "location": ":memory:"}
+
+
+# --- the Embeddings shim ----------------------------------------------------------------
+
+
+class EmbeddingsEncoder(Encoder):
+    """A LangChain ``Embeddings`` used as a polyvec encoder (pooled vectors only).
+
+    Documents go through ``embed_documents``, queries through ``embed_query``; rows are
+    L2-normalised, as every polyvec encoder's are. Use it with ``dense`` fields: an
+    ``Embeddings`` gives no token vectors, so ``late_interaction`` is refused.
+
+    Args:
+        embeddings: any LangChain embeddings model.
+    """
+
+    def __init__(self, embeddings: Embeddings) -> None:
+        self.embeddings = embeddings
+        self._dim = len(embeddings.embed_query(PROBE_TEXT))
+        self.name = f"{type(embeddings).__name__}-{self._dim}"
+        self._fingerprint: dict[str, Any] | None = None
+
+    @property
+    def dim(self) -> int | None:
+        return self._dim
+
+    @property
+    def token_dim(self) -> int | None:
+        return None
+
+    def encode(
+        self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool
+    ) -> Encoded:
+        if tokens:
+            raise ConfigError(
+                f"fields: the LangChain embeddings {self.name!r} give one vector per text, "
+                "no token vectors; use only 'dense' fields with them"
+            )
+        if not texts:
+            return Encoded(pooled=np.zeros((0, self._dim), np.float32) if pooled else None)
+        if not pooled:
+            return Encoded()
+        if is_query:
+            rows = [self.embeddings.embed_query(text) for text in texts]
+        else:
+            rows = self.embeddings.embed_documents(list(texts))
+        matrix = np.asarray(rows, dtype=np.float32)
+        if matrix.shape != (len(texts), self._dim):
+            raise InvalidInputError(
+                f"{self.name}: expected {len(texts)} vectors of {self._dim} dimensions, "
+                f"got an array of shape {matrix.shape}"
+            )
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        return Encoded(pooled=matrix / np.maximum(norms, 1e-12))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Name, class path, size and a hash of a probe text's vector rounded to 2 decimals.
+
+        Computed once per instance (an API-backed model is not called again); equal for
+        every instance of a deterministic model, so a stored collection reopens.
+        """
+        if self._fingerprint is None:
+            cls = type(self.embeddings)
+            vector = np.asarray(self.embeddings.embed_query(PROBE_TEXT), dtype=np.float32)
+            vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            # + 0.0 turns -0.0 into 0.0, so the hash does not depend on the sign of a zero
+            rounded = np.round(vector[:16].astype(np.float64), 2) + 0.0
+            self._fingerprint = {
+                "name": self.name,
+                "class": f"{cls.__module__}.{cls.__qualname__}",
+                "dim": self._dim,
+                "token_dim": None,
+                "probe": hashlib.sha256(rounded.tobytes()).hexdigest()[:16],
+            }
+        return dict(self._fingerprint)
+
+
+# --- building a pipeline from what the user gave -----------------------------------------
+
+
+def _config_from(
+    source: PipelineConfig | Mapping[str, Any] | str | os.PathLike[str] | None,
+) -> tuple[PipelineConfig | None, set[str]]:
+    """The config given (or ``None``), and which top-level keys the user set."""
+    if source is None:
+        return None, set()
+    if isinstance(source, PipelineConfig):
+        return source, set(source.model_fields_set)
+    if isinstance(source, Mapping):
+        return load_config(dict(source)), set(source)
+    if isinstance(source, (str, os.PathLike)):
+        config = load_yaml(Path(source))
+        return config, set(config.model_fields_set)
+    raise InvalidInputError(
+        "expected a polyvec Pipeline, a PipelineConfig, a config dict or a YAML path, "
+        f"got {type(source).__name__}"
+    )
+
+
+def build_pipeline(
+    source: PipelineSource | None, embedding: Embeddings | None = None
+) -> tuple[Pipeline, bool]:
+    """The pipeline ``source`` describes, and whether the caller owns (must close) it.
+
+    With ``embedding``, the LangChain model is the encoder; a config that names no
+    ``fields`` then gets one ``dense`` field, and no config at all an ephemeral
+    ``:memory:`` store. A config with its own ``encoder:`` section and an ``embedding``
+    is ambiguous and refused.
+    """
+    if isinstance(source, Pipeline):
+        if embedding is not None and not (
+            isinstance(source.encoder, EmbeddingsEncoder) and source.encoder.embeddings is embedding
+        ):
+            raise InvalidInputError(
+                "got both a Pipeline and embedding=: the pipeline already has its encoder; "
+                "pass one or the other"
+            )
+        return source, False
+    config, given = _config_from(source)
+    if embedding is None:
+        if config is None:
+            raise InvalidInputError(
+                "nothing to build a store from: pass a Pipeline, a config (dict, "
+                "PipelineConfig or YAML path) or a LangChain embedding="
+            )
+        return Pipeline(config), True
+    if "encoder" in given:
+        raise ConfigError(
+            "encoder: the config has an encoder section and embedding= was given too; "
+            "remove one (embedding= replaces the encoder)"
+        )
+    raw: dict[str, Any] = config.model_dump(mode="python") if config is not None else {}
+    if "fields" not in given:
+        raw["fields"] = copy.deepcopy(_EMBEDDINGS_FIELDS)
+    if config is None:
+        raw["store"] = dict(_EPHEMERAL_STORE)
+    return Pipeline(load_config(raw), encoder=EmbeddingsEncoder(embedding)), True
+
+
+# --- conversions -----------------------------------------------------------------------
+
+
+def to_langchain(hit: Hit) -> LCDocument:
+    """A LangChain Document equal to what was stored: id, text and metadata, nothing else."""
+    return LCDocument(id=hit.id, page_content=hit.text, metadata=hit.metadata)
+
+
+def _check_id(value: Any, position: int) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # LangChain's Document turns numbers into strings; so do we
+    raise InvalidInputError(
+        f"document #{position}: id {value!r} is a {type(value).__name__}; LangChain ids are str"
+    )
+
+
+def to_polyvec(documents: Sequence[LCDocument], ids: Sequence[str | None] | None) -> list[Document]:
+    """polyvec Documents for an ingest; ``ids`` (if given) take precedence over ``Document.id``.
+
+    Nothing the caller passed is modified or shared: metadata is deep-copied.
+    """
+    if ids is not None and len(ids) != len(documents):
+        raise InvalidInputError(f"got {len(ids)} ids for {len(documents)} documents")
+    result = []
+    for position, doc in enumerate(documents):
+        given = ids[position] if ids is not None else None
+        doc_id = _check_id(given if given is not None else doc.id, position)
+        result.append(
+            Document(text=doc.page_content, id=doc_id, metadata=copy.deepcopy(doc.metadata))
+        )
+    return result
+
+
+def _texts_to_documents(
+    texts: Iterable[str], metadatas: Sequence[Mapping[str, Any]] | None
+) -> list[LCDocument]:
+    texts = list(texts)
+    if metadatas is not None and len(metadatas) != len(texts):
+        raise InvalidInputError(f"got {len(metadatas)} metadatas for {len(texts)} texts")
+    return [
+        LCDocument(page_content=text, metadata=dict(metadatas[i]) if metadatas else {})
+        for i, text in enumerate(texts)
+    ]
+
+
+def _merge_limits(
+    default: Mapping[str, int] | None, given: Mapping[str, int] | None
+) -> dict[str, int] | None:
+    merged = {**(default or {}), **(given or {})}
+    return merged or None
+
+
+def _unexpected(kwargs: Mapping[str, Any], where: str, accepted: str) -> None:
+    if kwargs:
+        raise InvalidInputError(
+            f"{where}: unexpected argument(s) {sorted(kwargs)}; accepted: {accepted}"
+        )
+
+
+# --- the vector store ------------------------------------------------------------------
+
+
+class PolyvecVectorStore(VectorStore):
+    """A LangChain ``VectorStore`` over a polyvec :class:`~polyvec.Pipeline`.
+
+    Args:
+        pipeline: a :class:`~polyvec.Pipeline` (used as is, not closed by :meth:`close`),
+            or what to build one from: a ``PipelineConfig``, a config dict or a YAML path.
+            May be left out when ``embedding`` is given.
+        embedding: a LangChain ``Embeddings`` to use as the (dense) encoder. Without a
+            config, the store is an ephemeral qdrant-client ``:memory:`` collection with one
+            ``dense`` field; with a config that names no ``fields``, one ``dense`` field.
+        plan: default query plan (plan name, field name, plan string or ``Stage``).
+        limits: default per-field candidate limits, e.g. ``{"dense": 200}``.
+
+    Searches accept ``filter=`` (polyvec's simple dict form or a Qdrant filter),
+    ``plan=`` and ``limits=`` per call; per-call limits are merged over the defaults.
+    """
+
+    _SEARCH_ARGS: ClassVar[str] = "filter, plan, limits"
+
+    def __init__(
+        self,
+        pipeline: PipelineSource | None = None,
+        embedding: Embeddings | None = None,
+        *,
+        plan: PlanArg = None,
+        limits: Mapping[str, int] | None = None,
+    ) -> None:
+        self._pipeline, self._owns_pipeline = build_pipeline(pipeline, embedding)
+        self.plan = plan
+        self.limits = dict(limits) if limits else None
+        if plan is not None or limits:
+            self._pipeline.plan(plan, self.limits)  # refuse an unknown plan or field now
+
+    # --- properties and lifecycle -------------------------------------------------
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline every call goes through."""
+        return self._pipeline
+
+    @property
+    def embeddings(self) -> Embeddings | None:
+        """The LangChain embeddings, when the pipeline's encoder is one."""
+        encoder = self._pipeline.encoder
+        return encoder.embeddings if isinstance(encoder, EmbeddingsEncoder) else None
+
+    def close(self) -> None:
+        """Close the pipeline if this store built it (a pipeline passed in stays open)."""
+        if self._owns_pipeline:
+            self._pipeline.close()
+
+    def __enter__(self) -> PolyvecVectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- search arguments ------------------------------------------------------------
+
+    def _search_args(self, k: int, kwargs: dict[str, Any], where: str) -> dict[str, Any]:
+        args = {
+            "k": k,
+            "filter": kwargs.pop("filter", None),
+            "plan": kwargs.pop("plan", None) or self.plan,
+            "limits": _merge_limits(self.limits, kwargs.pop("limits", None)),
+        }
+        _unexpected(kwargs, where, self._SEARCH_ARGS)
+        return args
+
+    # --- writing -----------------------------------------------------------------------
+
+    def add_documents(self, documents: list[LCDocument], **kwargs: Any) -> list[str]:
+        """Add (or replace, by id) documents; returns their ids.
+
+        Ids come from ``ids=`` if given, else from each ``Document.id``; ``None`` ids get a
+        generated string id. The documents passed in are not modified.
+        """
+        ids = kwargs.pop("ids", None)
+        _unexpected(kwargs, "add_documents", "ids")
+        docs = to_polyvec(documents, ids)
+        if not docs:
+            return []
+        return cast("list[str]", self._pipeline.ingest(docs))
+
+    async def aadd_documents(self, documents: list[LCDocument], **kwargs: Any) -> list[str]:
+        ids = kwargs.pop("ids", None)
+        _unexpected(kwargs, "aadd_documents", "ids")
+        docs = to_polyvec(documents, ids)
+        if not docs:
+            return []
+        return cast("list[str]", await self._pipeline.aingest(docs))
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        return self.add_documents(_texts_to_documents(texts, metadatas), ids=ids, **kwargs)
+
+    async def aadd_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        return await self.aadd_documents(_texts_to_documents(texts, metadatas), ids=ids, **kwargs)
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete by id (unknown ids are ignored) or, with ``filter=``, by metadata filter.
+
+        Unlike LangChain's default, ``delete()`` with neither never deletes everything:
+        call ``store.pipeline.clear()`` for that.
+        """
+        flt = kwargs.pop("filter", None)
+        _unexpected(kwargs, "delete", "ids, filter")
+        if ids is None and flt is None:
+            raise InvalidInputError(
+                "delete needs ids or filter=; to delete everything call store.pipeline.clear()"
+            )
+        if ids:
+            self._pipeline.delete(list(ids))
+        if flt is not None:
+            self._pipeline.delete_where(flt)
+        return True
+
+    async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        flt = kwargs.pop("filter", None)
+        _unexpected(kwargs, "adelete", "ids, filter")
+        if ids is None and flt is None:
+            raise InvalidInputError(
+                "adelete needs ids or filter=; to delete everything call store.pipeline.clear()"
+            )
+        if ids:
+            await self._pipeline.adelete(list(ids))
+        if flt is not None:
+            # the pipeline has no async twin of delete_where; the engine is in-process
+            await asyncio.to_thread(self._pipeline.delete_where, flt)
+        return True
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[LCDocument]:
+        """The documents that exist among ``ids`` (unknown ids are skipped)."""
+        return [to_langchain(hit) for hit in self._pipeline.get(list(ids))]
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[LCDocument]:
+        return [to_langchain(hit) for hit in await self._pipeline.aget(list(ids))]
+
+    def _hits(self, query: str, k: int, kwargs: dict[str, Any], where: str) -> list[Hit]:
+        return self._pipeline.search(query, **self._search_args(k, kwargs, where))
+
+    async def _ahits(self, query: str, k: int, kwargs: dict[str, Any], where: str) -> list[Hit]:
+        return await self._pipeline.asearch(query, **self._search_args(k, kwargs, where))
+
+    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[LCDocument]:
+        """The ``k`` best documents (``filter=``, ``plan=``, ``limits=`` accepted)."""
+        return [to_langchain(h) for h in self._hits(query, k, kwargs, "similarity_search")]
+
+    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[LCDocument]:
+        hits = await self._ahits(query, k, kwargs, "asimilarity_search")
+        return [to_langchain(h) for h in hits]
+
+    def similarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[LCDocument, float]]:
+        """Documents with the plan's raw root score (cosine, or a MaxSim sum)."""
+        hits = self._hits(query, k, kwargs, "similarity_search_with_score")
+        return [(to_langchain(h), float(h.score or 0.0)) for h in hits]
+
+    async def asimilarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[LCDocument, float]]:
+        hits = await self._ahits(query, k, kwargs, "asimilarity_search_with_score")
+        return [(to_langchain(h), float(h.score or 0.0)) for h in hits]
+
+    # The relevance of a MaxSim score depends on the query's length, which a score alone
+    # does not carry: use the pipeline's own relevance (in [0, 1]) instead of a score fn.
+    def _similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[LCDocument, float]]:
+        hits = self._hits(query, k, kwargs, "similarity_search_with_relevance_scores")
+        return [(to_langchain(h), float(h.relevance or 0.0)) for h in hits]
+
+    async def _asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[LCDocument, float]]:
+        hits = await self._ahits(query, k, kwargs, "asimilarity_search_with_relevance_scores")
+        return [(to_langchain(h), float(h.relevance or 0.0)) for h in hits]
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        """Score -> relevance for the default plan, where a score alone determines it.
+
+        The store's own relevance methods do not use this; it serves code that calls it
+        directly. A cosine (or dot) root maps to itself clipped to [0, 1]; a MaxSim root
+        cannot be mapped without the query's length and is refused.
+        """
+        stage = self._pipeline.plan(self.plan, self.limits)
+        if self._pipeline.vector_fields[stage.field].score == "maxsim":
+            raise PolyvecError(
+                f"the plan {stage.describe()} ends on a MaxSim field, whose relevance depends "
+                "on the query's length; use similarity_search_with_relevance_scores"
+            )
+        return lambda score: min(1.0, max(0.0, score))
+
+    # --- construction --------------------------------------------------------------------
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings | None = None,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> PolyvecVectorStore:
+        """A store holding ``texts``.
+
+        Keyword arguments: ``pipeline`` (anything the constructor takes), ``plan``,
+        ``limits``. ``embedding`` may be ``None`` when ``pipeline`` has its own encoder.
+        """
+        pipeline = kwargs.pop("pipeline", None)
+        plan = kwargs.pop("plan", None)
+        limits = kwargs.pop("limits", None)
+        _unexpected(kwargs, "from_texts", "ids, pipeline, plan, limits")
+        store = cls(pipeline, embedding, plan=plan, limits=limits)
+        try:
+            store.add_texts(texts, metadatas, ids=ids)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @classmethod
+    def from_pipeline(
+        cls, pipeline: Pipeline, *, plan: PlanArg = None, limits: Mapping[str, int] | None = None
+    ) -> PolyvecVectorStore:
+        """A store over an existing pipeline (which stays the caller's to close)."""
+        return cls(pipeline, plan=plan, limits=limits)
+
+    def as_polyvec_retriever(self, **fields: Any) -> PolyvecRetriever:
+        """A :class:`PolyvecRetriever` over this store's pipeline and defaults.
+
+        Unlike :meth:`as_retriever` (LangChain's ``VectorStoreRetriever``, configured by
+        ``search_kwargs``), it has ``k``, ``filter``, ``plan`` and ``limits`` fields.
+        """
+        fields.setdefault("plan", self.plan)
+        fields.setdefault("limits", self.limits)
+        return PolyvecRetriever(pipeline=self._pipeline, **fields)
+
+
+# --- the retriever ---------------------------------------------------------------------
+
+
+class PolyvecRetriever(BaseRetriever):
+    """A LangChain retriever over a polyvec :class:`~polyvec.Pipeline`.
+
+    Every field can be overridden per call: ``retriever.invoke(q, k=2, filter={...},
+    plan="tokens", limits={"dense": 300})``. Returned Documents carry the stored id, text
+    and metadata and nothing else (scores: :meth:`PolyvecVectorStore.similarity_search_with_relevance_scores`).
+
+    Attributes:
+        pipeline: the pipeline searched.
+        k: number of documents returned.
+        filter: metadata filter (simple dict form or a Qdrant filter).
+        plan: query plan (plan name, field name, plan string or ``Stage``); default: the
+            pipeline's default plan.
+        limits: per-field candidate limits overriding the plan's.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    pipeline: InstanceOf[Pipeline]
+    k: int = Field(default=4, gt=0)
+    filter: Any = None
+    plan: str | InstanceOf[Stage] | None = None
+    limits: dict[str, int] | None = None
+
+    _owns_pipeline: bool = PrivateAttr(default=False)
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline, **fields: Any) -> PolyvecRetriever:
+        """A retriever over an existing pipeline (which stays the caller's to close)."""
+        return cls(pipeline=pipeline, **fields)
+
+    @classmethod
+    def from_yaml(
+        cls, path: str | os.PathLike[str], *, encoder: Encoder | None = None, **fields: Any
+    ) -> PolyvecRetriever:
+        """A retriever over the pipeline a YAML file describes (closed by :meth:`close`)."""
+        pipeline = Pipeline.from_yaml(Path(path), encoder=encoder)
+        try:
+            retriever = cls(pipeline=pipeline, **fields)
+        except BaseException:
+            pipeline.close()
+            raise
+        retriever._owns_pipeline = True
+        return retriever
+
+    def close(self) -> None:
+        """Close the pipeline if this retriever built it (:meth:`from_yaml`)."""
+        if self._owns_pipeline:
+            self.pipeline.close()
+
+    def _search_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs.pop("verbose", None)  # BaseRetriever.invoke leaves it in the call's kwargs
+        args = {
+            "k": kwargs.pop("k", self.k),
+            "filter": kwargs.pop("filter", self.filter),
+            "plan": kwargs.pop("plan", None) or self.plan,
+            "limits": _merge_limits(self.limits, kwargs.pop("limits", None)),
+        }
+        _unexpected(kwargs, "PolyvecRetriever", "k, filter, plan, limits")
+        return args
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[LCDocument]:
+        hits = self.pipeline.search(query, **self._search_args(kwargs))
+        return [to_langchain(h) for h in hits]
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[LCDocument]:
+        hits = await self.pipeline.asearch(query, **self._search_args(kwargs))
+        return [to_langchain(h) for h in hits]
