@@ -89,3 +89,52 @@ class CachedEncoder(Encoder):
         np.save(self.folder / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]))
         (self.folder / "keys.json").write_text(json.dumps(keys))
         self._dirty = False
+
+
+def warm_from_collection(cache: CachedEncoder, pipeline: Any, documents: Sequence[Any]) -> int:
+    """Fill ``cache`` with the encodings an existing collection already stores.
+
+    For a collection built by the same encoder with an unpooled float32 ``late_interaction``
+    field and a full-size float32 ``dense`` field (``benchmarks/configs/scifact.yaml``), the
+    stored vectors are exactly what the encoder returned (Qdrant keeps float32 as given), so
+    re-encoding the corpus (~10 min) can be skipped. Texts are checked against the payload.
+    """
+    from polyvec.store.ids import point_id
+
+    tokens_field = next(f.name for f in pipeline.vector_fields.values() if f.multivector)
+    dense_field = next(f.name for f in pipeline.vector_fields.values() if not f.multivector)
+    shard = pipeline.store.shard
+    added = 0
+    for start in range(0, len(documents), 256):
+        chunk = documents[start : start + 256]
+        records = {
+            str(r.id): r for r in shard.retrieve([point_id(d.id) for d in chunk], True, True)
+        }
+        for doc in chunk:
+            record = records.get(point_id(doc.id))
+            if record is None or record.payload.get("text") != doc.text:
+                continue
+            key = text_key(doc.text)
+            cache._tokens[key] = np.asarray(record.vector[tokens_field], np.float32)
+            cache._pooled[key] = np.asarray(record.vector[dense_field], np.float32)
+            added += 1
+    cache._dirty = added > 0
+    return added
+
+
+if __name__ == "__main__":
+    # python benchmarks/embedding_cache.py CONFIG BEIR_FOLDER CACHE_FOLDER
+    import sys
+
+    from polyvec import Pipeline
+    from polyvec.encoders import SentenceTransformerEncoder
+    from polyvec.eval import load_beir
+
+    config, data, folder = sys.argv[1:4]
+    documents = list(load_beir(data).corpus())
+    with Pipeline.from_yaml(config) as source:
+        cache = CachedEncoder(SentenceTransformerEncoder("bundled"), folder)
+        print(
+            f"copied {warm_from_collection(cache, source, documents)} of {len(documents)} encodings"
+        )
+        cache.save()

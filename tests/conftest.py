@@ -12,17 +12,53 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may reach a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import numpy as np
+
 from polyvec import Pipeline
 from polyvec.encoders import SentenceTransformerEncoder
+from polyvec.fields import Encoded
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BACKENDS = ["edge", "memory"]
 
 
+class MemoizedEncoder(SentenceTransformerEncoder):
+    """The real encoder, remembering each text's outputs: many tests ingest the same texts.
+
+    Every text is encoded on its own side (query/document) exactly once, alone or in a
+    batch; token vectors do not depend on batch mates (tests/test_encoders.py checks it
+    on the raw encoder), so remembered outputs equal fresh ones.
+    """
+
+    def __init__(self, raw: SentenceTransformerEncoder) -> None:
+        self.__dict__.update(raw.__dict__)
+        self._memo: dict[tuple[bool, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def encode(self, texts, *, is_query, pooled, tokens):  # type: ignore[no-untyped-def]
+        missing = list(dict.fromkeys(t for t in texts if (is_query, t) not in self._memo))
+        if missing:
+            fresh = super().encode(missing, is_query=is_query, pooled=True, tokens=True)
+            for text, p, t in zip(missing, fresh.pooled, fresh.tokens, strict=True):
+                self._memo[(is_query, text)] = (p, t)
+        rows = [self._memo[(is_query, t)] for t in texts]
+        if not rows:
+            return super().encode([], is_query=is_query, pooled=pooled, tokens=tokens)
+        return Encoded(
+            pooled=np.stack([r[0] for r in rows]) if pooled else None,
+            tokens=[r[1] for r in rows] if tokens else None,
+        )
+
+
 @pytest.fixture(scope="session")
-def encoder() -> SentenceTransformerEncoder:
+def raw_encoder() -> SentenceTransformerEncoder:
     """The real bundled all-MiniLM-L6-v2, loaded once for the whole session."""
     return SentenceTransformerEncoder("bundled", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def encoder(raw_encoder: SentenceTransformerEncoder) -> SentenceTransformerEncoder:
+    """The same model, remembering outputs per text (see :class:`MemoizedEncoder`)."""
+    return MemoizedEncoder(raw_encoder)
 
 
 def store_config(backend: str, tmp_path: Path, collection: str = "test") -> dict[str, Any]:

@@ -7,7 +7,8 @@ from polyvec import ConfigError
 from polyvec.encoders import BUNDLED_MODEL, SentenceTransformerEncoder, resolve_model_path
 
 
-def test_token_vectors_do_not_depend_on_the_batch(encoder) -> None:
+def test_token_vectors_do_not_depend_on_the_batch(raw_encoder) -> None:
+    encoder = raw_encoder
     alone = encoder.encode(["short query"], is_query=True, pooled=True, tokens=True)
     batched = encoder.encode(
         ["short query", "a much longer text that forces padding of the short one in its batch"],
