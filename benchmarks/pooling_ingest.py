@@ -10,6 +10,7 @@ interleaved so both see the same machine load; the ratio of median docs/s is rep
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import time
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--factors", type=float, nargs="+", default=[1, 2, 3])
     args = parser.parse_args()
-    docs = [d for _, d in zip(range(args.docs), read_beir_corpus(Path(args.data) / "corpus.jsonl"))]
+    docs = list(itertools.islice(read_beir_corpus(Path(args.data) / "corpus.jsonl"), args.docs))
     encoder = SentenceTransformerEncoder("bundled")
     encoder.encode(
         [d.text for d in docs[:32]], is_query=False, pooled=False, tokens=True
