@@ -199,6 +199,12 @@ class Pipeline:
         with self._lock:
             return self.store.retrieve([point_id(i) for i in ids])
 
+    def get_where(self, filter: Any) -> list[Hit]:
+        """Every document matching a metadata filter (``None``: all of them)."""
+        flt = to_qdrant_json(filter)
+        with self._lock:
+            return self.store.retrieve(self.store.scroll_ids(flt))
+
     def count(self, filter: Any = None) -> int:
         with self._lock:
             return self.store.count(to_qdrant_json(filter))
@@ -294,6 +300,18 @@ class Pipeline:
 
     async def adelete(self, ids: Sequence[str | int]) -> None:
         await asyncio.to_thread(self.delete, ids)
+
+    async def adelete_where(self, filter: Any) -> None:
+        await asyncio.to_thread(self.delete_where, filter)
+
+    async def aget_where(self, filter: Any) -> list[Hit]:
+        return await asyncio.to_thread(self.get_where, filter)
+
+    async def acount(self, filter: Any = None) -> int:
+        return await asyncio.to_thread(self.count, filter)
+
+    async def aclear(self) -> None:
+        await asyncio.to_thread(self.clear)
 
     # --- facts --------------------------------------------------------------------
 

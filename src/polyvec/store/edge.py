@@ -113,6 +113,10 @@ def _match(spec: dict[str, Any]) -> Any:
         return qe.MatchTextAny(spec["text_any"])
     if "phrase" in spec:
         return qe.MatchPhrase(spec["phrase"])
+    if "substring" in spec:
+        return qe.MatchSubstring(spec["substring"])
+    if "prefix" in spec:
+        return qe.MatchPrefix(spec["prefix"])
     raise InvalidInputError(f"filter: unsupported match {spec!r} on Qdrant Edge")
 
 
@@ -135,7 +139,10 @@ def _condition(spec: dict[str, Any]) -> Any:
     if spec.get("match") is not None:
         kwargs["match"] = _match(spec["match"])
     if spec.get("range") is not None:
-        kwargs["range"] = qe.RangeFloat(**spec["range"])
+        bounds = {k: v for k, v in spec["range"].items() if v is not None}
+        # Qdrant's JSON has one "range"; Edge splits numbers and ISO datetimes (strings)
+        datetime = any(isinstance(v, str) for v in bounds.values())
+        kwargs["range"] = (qe.RangeDateTime if datetime else qe.RangeFloat)(**bounds)
     if spec.get("values_count") is not None:
         kwargs["values_count"] = qe.ValuesCount(**spec["values_count"])
     if not kwargs:
