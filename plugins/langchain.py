@@ -34,6 +34,7 @@ from polyvec.errors import ConfigError, InvalidInputError, PolyvecError
 from polyvec.fields import Encoded
 from polyvec.pipeline import Pipeline
 from polyvec.plans import Stage
+from polyvec.plugins._ownership import ClosesOwnedPipeline
 from polyvec.store import Hit
 
 try:
@@ -265,7 +266,7 @@ def _unexpected(kwargs: Mapping[str, Any], where: str, accepted: str) -> None:
 # --- the vector store ------------------------------------------------------------------
 
 
-class PolyvecVectorStore(VectorStore):
+class PolyvecVectorStore(ClosesOwnedPipeline, VectorStore):
     """A LangChain ``VectorStore`` over a polyvec :class:`~polyvec.Pipeline`.
 
     Args:
@@ -310,17 +311,6 @@ class PolyvecVectorStore(VectorStore):
         """The LangChain embeddings, when the pipeline's encoder is one."""
         encoder = self._pipeline.encoder
         return encoder.embeddings if isinstance(encoder, EmbeddingsEncoder) else None
-
-    def close(self) -> None:
-        """Close the pipeline if this store built it (a pipeline passed in stays open)."""
-        if self._owns_pipeline:
-            self._pipeline.close()
-
-    def __enter__(self) -> PolyvecVectorStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- search arguments ------------------------------------------------------------
 
@@ -524,7 +514,7 @@ class PolyvecVectorStore(VectorStore):
 # --- the retriever ---------------------------------------------------------------------
 
 
-class PolyvecRetriever(BaseRetriever):
+class PolyvecRetriever(ClosesOwnedPipeline, BaseRetriever):
     """A LangChain retriever over a polyvec :class:`~polyvec.Pipeline`.
 
     Every field can be overridden per call: ``retriever.invoke(q, k=2, filter={...},
@@ -568,11 +558,6 @@ class PolyvecRetriever(BaseRetriever):
             raise
         retriever._owns_pipeline = True
         return retriever
-
-    def close(self) -> None:
-        """Close the pipeline if this retriever built it (:meth:`from_yaml`)."""
-        if self._owns_pipeline:
-            self.pipeline.close()
 
     def _search_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs.pop("verbose", None)  # BaseRetriever.invoke leaves it in the call's kwargs

@@ -28,6 +28,7 @@ from polyvec.encoders import Encoder
 from polyvec.errors import InvalidInputError
 from polyvec.pipeline import Pipeline
 from polyvec.plans import Stage
+from polyvec.plugins._ownership import ClosesOwnedPipeline
 from polyvec.registry import missing_dependency
 from polyvec.store.base import Hit, Store
 from polyvec.store.filters import metadata_key
@@ -228,7 +229,7 @@ def _ref_docs(doc_ids: Sequence[str]) -> dict[str, Any]:
 # --- the store ---------------------------------------------------------------------------
 
 
-class PolyvecVectorStore(BasePydanticVectorStore):
+class PolyvecVectorStore(ClosesOwnedPipeline, BasePydanticVectorStore):
     """A LlamaIndex vector store backed by a polyvec :class:`~polyvec.Pipeline`.
 
     Build it from a live pipeline (``PolyvecVectorStore(pipeline)``; the caller closes the
@@ -322,17 +323,6 @@ class PolyvecVectorStore(BasePydanticVectorStore):
     @property
     def pipeline(self) -> Pipeline:
         return self._pipeline
-
-    def close(self) -> None:
-        """Close the pipeline if this store opened it (``from_config`` / ``from_yaml``)."""
-        if self._owns_pipeline:
-            self._pipeline.close()
-
-    def __enter__(self) -> PolyvecVectorStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- nodes <-> polyvec documents ------------------------------------------------------
 

@@ -269,6 +269,9 @@ def tune(
 
 def main() -> None:
     """Entry point: polyvec errors print as one clear line, not a traceback."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # "Loading weights" on every command is noise
     try:
         app()
     except PolyvecError as err:

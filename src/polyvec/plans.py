@@ -16,6 +16,16 @@ from polyvec.fields import VectorField
 
 
 @dataclass(frozen=True)
+class SearchSettings:
+    """Search parameters of one stage, backend-neutral (each store maps them to its types)."""
+
+    exact: bool = False
+    quantized: bool = False
+    rescore: bool = True
+    oversampling: float | None = None
+
+
+@dataclass(frozen=True)
 class Stage:
     """One search stage over the field ``field``.
 
@@ -37,18 +47,22 @@ class Stage:
     oversampling: float | None = None
     exact: bool = False
 
-    def rescore_for(self, field: VectorField | None) -> bool:
-        """This stage's rescore setting, else the field's default (rescore unless opted out)."""
-        if self.rescore is not None:
-            return self.rescore
-        q = field.quantization if field is not None else None
-        return bool(q.option("rescore", True)) if q is not None else True
+    def search_settings(self, field: VectorField | None) -> SearchSettings | None:
+        """What this stage asks of the engine for ``field``; ``None``: the engine's defaults.
 
-    def oversampling_for(self, field: VectorField | None) -> float | None:
-        if self.oversampling is not None:
-            return self.oversampling
+        Quantized fields get rescore/oversampling (the stage's own, else the field's;
+        rescore unless opted out); ``exact`` bypasses an HNSW index.
+        """
         q = field.quantization if field is not None else None
-        return q.option("oversampling") if q is not None else None
+        if q is None and not self.exact:
+            return None
+        if q is None:
+            return SearchSettings(exact=self.exact)
+        rescore = self.rescore if self.rescore is not None else bool(q.option("rescore", True))
+        oversampling = (
+            self.oversampling if self.oversampling is not None else q.option("oversampling")
+        )
+        return SearchSettings(self.exact, True, rescore, oversampling)
 
     def fields(self) -> set[str]:
         """Every field the plan reads."""

@@ -208,18 +208,17 @@ class ClientStore(Store):
         return [(r.payload or {}, r.vector if isinstance(r.vector, dict) else {}) for r in page]
 
     def _params(self, stage: Stage) -> Any:
-        field = self.fields.get(stage.field)
-        quantized = field is not None and field.quantization is not None
+        settings = stage.search_settings(self.fields.get(stage.field))
         # local mode ignores search params and warns about them: only the server gets them
-        if self.local or (not quantized and not stage.exact):
+        if self.local or settings is None:
             return None
         return self.models.SearchParams(
-            exact=stage.exact,
+            exact=settings.exact,
             quantization=(
                 self.models.QuantizationSearchParams(
-                    rescore=stage.rescore_for(field), oversampling=stage.oversampling_for(field)
+                    rescore=settings.rescore, oversampling=settings.oversampling
                 )
-                if quantized
+                if settings.quantized
                 else None
             ),
         )

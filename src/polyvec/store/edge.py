@@ -276,17 +276,16 @@ class EdgeStore(Store):
         return [(r.payload or {}, r.vector if isinstance(r.vector, dict) else {}) for r in page]
 
     def _params(self, stage: Stage) -> qe.SearchParams | None:
-        field = self.fields.get(stage.field)
-        quantized = field is not None and field.quantization is not None
-        if not quantized and not stage.exact:
+        settings = stage.search_settings(self.fields.get(stage.field))
+        if settings is None:
             return None
         return qe.SearchParams(
-            exact=stage.exact,
+            exact=settings.exact,
             quantization=(
                 qe.QuantizationSearchParams(
-                    rescore=stage.rescore_for(field), oversampling=stage.oversampling_for(field)
+                    rescore=settings.rescore, oversampling=settings.oversampling
                 )
-                if quantized
+                if settings.quantized
                 else None
             ),
         )
