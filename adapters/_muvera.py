@@ -17,13 +17,23 @@ Pipeline for one repetition ``j`` (all repetitions and documents at once):
    projected tokens equals projecting the summed or averaged partition centre.
    This keeps the scatter ``dim / dim_proj`` times smaller.
 3. Queries keep per-partition sums; documents keep per-partition means and fill
-   empty partitions with a token from the nearest occupied partition.
+   empty partitions with a token from the nearest occupied partition. The
+   scatter-add is one sparse (CSC) matrix product per chunk.
 4. Blocks are laid out ``[rep, partition, dim_proj]`` and flattened, which is
    fastembed's layout.
 
-All arithmetic is float64 like fastembed; only the result is cast to float32.
-Projecting before averaging changes the rounding order, so values agree with
-fastembed to ~1e-16 relative before the cast (partition ids are identical).
+Numerics. Partition ids are fastembed's: the SimHash signs come from a
+float32 product, and every product within a proven float32 error bound of zero
+is recomputed in float64 from the input values, as fastembed computes it (only
+products within float64 rounding of zero, ~1e-13, could fall either way, as
+between any two float64 summation orders). The projection and the document
+means use float32 and query sums accumulate in float64; against fastembed's
+float64 this costs a few float32 ulps, ~1e-6 relative (about 6e-7 absolute at
+most, measured, for unit-norm tokens of dim 128). Encodings do not depend on
+how documents are batched, chunked or threaded (tested bit for bit).
+
+Speed. The batch is cut into cache-sized chunks that run on a few threads.
+While an encode runs, BLAS is held to one thread (see ``_SingleThreadedBlas``).
 
 An optional final Count-Sketch projection to ``d_final`` follows Google's
 reference implementation; fastembed has no equivalent.
@@ -31,21 +41,34 @@ reference implementation; fastembed has no equivalent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import itertools
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["FDEEncoder", "FDEParams"]
 
 _MAX_K_SIM = 16
-# Upper bound, in array elements, on the largest per-chunk work arrays. 2**21
-# float64 values are 16 MiB: small enough to stay in allocator-reused memory
-# (large fresh allocations pay page faults on every chunk) yet large enough
-# that per-chunk Python overhead is negligible.
-_DEFAULT_CHUNK_ELEMENTS = 1 << 21
+# Upper bound, in array elements, on the per-chunk work arrays. 2**20 (about
+# 1,800 tokens of dim 128 with the default parameters, a few MiB) keeps a
+# chunk's arrays in the CPU caches, yields enough chunks to share between
+# threads, and keeps the per-chunk Python overhead (~40 numpy calls) small.
+_DEFAULT_CHUNK_ELEMENTS = 1 << 20
+# Most worker threads used by default.
+_MAX_DEFAULT_THREADS = 8
+# Largest max|x_i| for which the float32 SimHash pass is used; above it (or for
+# non-finite tokens) float32 products could overflow, so the hash is computed
+# in float64 outright.
+_MAX_FAST_HASH_SCALE = 1e30
 
 
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
@@ -56,6 +79,78 @@ def _check_int(name: str, value: object, low: int, high: int | None = None) -> N
     if value < low or (high is not None and value > high):
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"{name} must be {bound}, got {value}")
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # pragma: no cover - platform dependent
+
+
+class _SingleThreadedBlas:
+    """Hold BLAS to one thread, process-wide, while an encode runs.
+
+    Why: OpenBLAS's default (one thread per core) makes every matrix product
+    synchronise with helper threads that spin between calls; on a loaded
+    machine a helper that is not scheduled stalls the product. Measured on a
+    busy 2-core host (load average 4-8): 50 float32 products of (2048, 128) x
+    (128, 320) took 4x longer with 2 BLAS threads than with 1, numpy work right
+    after a product ran 1.8x slower while the helper spun, and encoding 2,000
+    documents of 64 tokens took 1.5-1.7 s with default BLAS threads against
+    0.35-0.45 s with this limit (with 1 or 2 chunk threads). The encoder's own
+    chunk threads use the cores instead, for the whole pipeline rather than
+    only the products (~45% of the time), so on an idle machine they should
+    gain more than BLAS threads would; no idle machine was available to
+    measure that.
+
+    The limit is applied and restored by one thread at a time, through
+    threadpoolctl's context manager in that thread: an encode that starts
+    while another thread's encode holds the limit runs under it without
+    touching it (overlapping limits from different threads could otherwise
+    restore each other's values and leave BLAS limited).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held = False
+        self._controller: Any = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        """Limit BLAS to one thread for the block, unless already limited."""
+        with self._lock:
+            take = not self._held
+            if take:
+                self._held = True
+                if self._controller is None:
+                    # Scanning the loaded libraries takes ~0.3 ms; do it once.
+                    # numpy's BLAS, the one used here, is loaded by then.
+                    self._controller = ThreadpoolController()
+        if not take:
+            yield
+            return
+        try:
+            with self._controller.limit(limits=1, user_api="blas"):
+                yield
+        finally:
+            with self._lock:
+                self._held = False
+
+
+_single_threaded_blas = _SingleThreadedBlas()
+
+
+def _matmul_rows(x: npt.NDArray[np.float32], w: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``x @ w`` whose rows do not depend on how many rows ``x`` has.
+
+    For a single row numpy calls BLAS ``gemv``, which sums in another order than
+    ``gemm``; padding to two rows keeps float32 results bit-identical whether a
+    token set is encoded alone or in a batch.
+    """
+    if x.shape[0] != 1:
+        return x @ w
+    return (np.concatenate([x, np.zeros_like(x)]) @ w)[:1]
 
 
 @dataclass(frozen=True)
@@ -129,17 +224,35 @@ class FDEEncoder:
     ``np.random.default_rng(params.seed)`` in the same order and with the same
     calls as fastembed, so encodings match it to float32 rounding.
 
+    Chunks of a batch are encoded on up to ``n_threads`` threads; while an
+    encode runs, BLAS is limited to one thread process-wide (see
+    ``_SingleThreadedBlas``).
+
     Args:
         params: Encoding hyper-parameters.
         chunk_elements: Soft bound, in array elements, on the per-chunk work
             arrays; documents are processed in chunks to keep memory bounded.
+        n_threads: Threads that encode chunks in parallel; ``None`` uses the
+            usable CPUs, at most 8. Results do not depend on it.
     """
 
-    def __init__(self, params: FDEParams, *, chunk_elements: int = _DEFAULT_CHUNK_ELEMENTS) -> None:
+    def __init__(
+        self,
+        params: FDEParams,
+        *,
+        chunk_elements: int = _DEFAULT_CHUNK_ELEMENTS,
+        n_threads: int | None = None,
+    ) -> None:
         _check_int("chunk_elements", chunk_elements, 1)
+        if n_threads is not None:
+            _check_int("n_threads", n_threads, 1)
         self.params = params
         self._chunk_elements = int(chunk_elements)
+        self._n_threads = (
+            min(_usable_cpus(), _MAX_DEFAULT_THREADS) if n_threads is None else int(n_threads)
+        )
         dim, k, r, dp = int(params.dim), int(params.k_sim), int(params.r_reps), int(params.dim_proj)
+        b = params.num_partitions
 
         rng = np.random.default_rng(int(params.seed))
         # Mirror fastembed's draw sequence exactly: one normal (dim, k_sim) matrix
@@ -148,20 +261,40 @@ class FDEEncoder:
         hyperplanes = np.stack([rng.normal(size=(dim, k)) for _ in range(r)])
         signs = rng.choice([-1, 1], size=(r, dim, dp))
 
-        # One (rows, dim) matrix so a single ``W @ x.T`` gives, for every token,
-        # the SimHash products of all repetitions (rows j*k + b: hyperplane b of
-        # repetition j) followed by the scaled projections (rows r*k + j*dp + c:
-        # output column c of repetition j). The (rows, n_tokens) result has
-        # contiguous rows, which is what the bincount scatter below reads.
-        rows = [hyperplanes.transpose(0, 2, 1).reshape(r * k, dim)]
+        # SimHash hyperplanes, row j*k + b = hyperplane b of repetition j: float64
+        # for exact re-checks, and a (dim, r*k) float32 copy for the fast pass
+        # (see ``_simhash_codes``).
+        self._hyper64: npt.NDArray[np.float64] = np.ascontiguousarray(
+            hyperplanes.transpose(0, 2, 1).reshape(r * k, dim)
+        )
+        self._hyper32_t: npt.NDArray[np.float32] = np.ascontiguousarray(
+            self._hyper64.T, dtype=np.float32
+        )
+        # Bound on |fl32(x . g) - x . g| for hyperplane g, as a + c * max_i |x_i|:
+        # gamma_n * sum_i |g_i x_i| with n = dim + 3 covers rounding g (and a
+        # non-float32 x) to float32 and every product and sum of any summation
+        # order, FMA or not, and sum_i |g_i x_i| <= ||g||_1 * max_i |x_i|. The
+        # absolute part covers underflow, including BLAS kernels that flush
+        # subnormal inputs or results to zero (each flushed input loses at most
+        # |g_i| * 2**-126, each flushed product or sum at most 2**-126). Both
+        # parts are doubled as a safety margin.
+        g_norm1 = np.abs(self._hyper64).sum(axis=1)
+        self._hash_tol: npt.NDArray[np.float64] = 2.0 * (dim + 4) * 2.0**-24 * g_norm1
+        self._hash_abs_tol: npt.NDArray[np.float64] = 2.0 * (g_norm1 + 2 * dim + 2) * 2.0**-126
+
         # fastembed projects (and scales by 1/sqrt(dim_proj)) only when
-        # dim_proj < dim; with dim_proj == dim the raw centres are used.
-        self._project = dp < dim
-        if self._project:
+        # dim_proj < dim; with dim_proj == dim the raw centres are used. Column
+        # j*dp + c of the (dim, r*dp) matrix is output column c of repetition j,
+        # so ``x @ proj`` viewed as (n_tok * r, dp) has one row per (token,
+        # repetition), in token order.
+        self._proj_t: npt.NDArray[np.float32] | None = None
+        if dp < dim:
             scaled = signs.astype(np.float64) * (1.0 / np.sqrt(dp))
-            rows.append(scaled.transpose(0, 2, 1).reshape(r * dp, dim))
-        self._rows: npt.NDArray[np.float64] = np.ascontiguousarray(np.concatenate(rows))
-        self._bit_weights: npt.NDArray[np.int64] = np.left_shift(1, np.arange(k, dtype=np.int64))
+            self._proj_t = np.ascontiguousarray(
+                scaled.transpose(1, 0, 2).reshape(dim, r * dp), dtype=np.float32
+            )
+        # Offset of repetition j's first partition inside a document's block.
+        self._rep_offsets: npt.NDArray[np.int64] = np.arange(0, r * b, b, dtype=np.int64)
 
         # Final Count Sketch (Google reference implementation of MUVERA): every
         # FDE coordinate is added, with a random sign, to one random output
@@ -189,6 +322,11 @@ class FDEEncoder:
     def output_dim(self) -> int:
         """Size of each returned encoding."""
         return self.params.output_dim
+
+    @property
+    def n_threads(self) -> int:
+        """Most threads one encode call uses (never more than its chunks)."""
+        return self._n_threads
 
     def encode_documents(self, token_sets: Sequence[npt.NDArray[Any]]) -> npt.NDArray[np.float32]:
         """Encode documents: per-partition means, empty partitions filled.
@@ -240,15 +378,31 @@ class FDEEncoder:
         r, b = int(p.r_reps), p.num_partitions
         dp = int(p.dim_proj)
         # Rough element count of the per-chunk arrays: token-sized ones (input,
-        # SimHash products, projections) and partition-sized ones (sums, counts).
-        per_token = int(p.dim) + r * (int(p.k_sim) + dp + 1)
+        # SimHash products, projections, slot indices) and document-sized ones
+        # (the FDE block, counts).
+        per_token = int(p.dim) + r * (int(p.k_sim) + dp + 3)
         per_doc = r * b * (dp + 3)
         cost = lengths * per_token + per_doc
         start_offsets = np.cumsum(cost) - cost
         window = start_offsets // self._chunk_elements
-        bounds = np.r_[0, np.flatnonzero(np.diff(window)) + 1, n_docs]
-        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        bounds = np.r_[0, np.flatnonzero(np.diff(window)) + 1, n_docs].tolist()
+        chunks = list(itertools.pairwise(bounds))
+
+        def encode_chunk(chunk: tuple[int, int]) -> None:
+            lo, hi = chunk
             self._encode_chunk(docs[lo:hi], lengths[lo:hi], out[lo:hi], average=average, fill=fill)
+
+        n_threads = min(self._n_threads, len(chunks))
+        with _single_threaded_blas():
+            if n_threads == 1:
+                for chunk in chunks:
+                    encode_chunk(chunk)
+            else:
+                # Chunks write disjoint rows of ``out``; numpy, BLAS and scipy's
+                # sparse kernels release the GIL for the bulk of the work.
+                with ThreadPoolExecutor(n_threads, thread_name_prefix="polyvec-fde") as pool:
+                    for _ in pool.map(encode_chunk, chunks):
+                        pass
         return out
 
     def _encode_chunk(
@@ -262,16 +416,14 @@ class FDEEncoder:
     ) -> None:
         """Encode one chunk of documents into ``out``, shape ``(n, output_dim)``."""
         p = self.params
-        dim, k, r, dp = int(p.dim), int(p.k_sim), int(p.r_reps), int(p.dim_proj)
+        dim, r, dp = int(p.dim), int(p.r_reps), int(p.dim_proj)
         b = p.num_partitions
         n_docs = len(docs)
-        n_slots = n_docs * b  # one slot per (document, partition) in a repetition
 
         try:
-            # float64 like fastembed (float32 inputs are promoted there too), so
-            # SimHash signs and therefore partitions are identical.
-            x = np.concatenate(docs, axis=0, dtype=np.float64)
-        except ValueError as exc:
+            x_in = np.concatenate(docs, axis=0)
+            x = x_in.astype(np.float32, copy=False)
+        except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"every token set must be a 2-D array of shape (n, {dim}): {exc}"
             ) from exc
@@ -282,62 +434,117 @@ class FDEEncoder:
             )
         n_tok = x.shape[0]
 
-        products = self._rows @ x.T  # (r*k [+ r*dp], n_tok), one BLAS call
-        # Partition ids for all repetitions; bit b is hyperplane b, as in
-        # fastembed's ``(dot > 0) @ (1 << arange(k))``.
-        bits = (products[: r * k] > 0).reshape(r, k, n_tok)
-        codes = np.zeros((r, n_tok), dtype=np.int64)
-        for bit in range(k):
-            codes += bits[:, bit, :] * self._bit_weights[bit]
-        doc_of_token = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-        # (r, n_tok) slot = document * b + partition; rows are contiguous so each
-        # bincount below reads sequential memory.
-        slots = codes + doc_of_token * b
+        # Row of every (token, repetition) in the chunk's FDE viewed as
+        # (n_docs * r * b, dp): document * r * b + repetition * b + partition,
+        # i.e. fastembed's [doc, rep, partition, col] layout.
+        n_rows = n_docs * r * b
+        # int32 indices halve the memory traffic of the scatter; chunks are far
+        # below 2**31 rows unless a single document is enormous.
+        index_type = np.int32 if max(n_rows, n_tok * r) < 2**31 else np.int64
+        slots = self._simhash_codes(x_in, x).astype(index_type)
+        slots += self._rep_offsets.astype(index_type)
+        doc_start = np.arange(0, n_rows, r * b, dtype=index_type)
+        slots += np.repeat(doc_start, lengths)[:, None]
+        slots_flat = slots.reshape(-1)
 
-        # Token values per repetition, (r or 1, dp, n_tok): projected and
-        # scaled, or the raw tokens when fastembed skips the projection.
-        if self._project:
-            values = products[r * k :].reshape(r, dp, n_tok)
+        # Token values, one row per column of the scatter matrix below: the
+        # projected and scaled tokens (row t*r + j: token t in repetition j), or
+        # the raw tokens (row t, shared by all repetitions) when fastembed skips
+        # the projection. float32: the entries +-1/sqrt(dp) are exact (dp a
+        # power of 4) or nearly so, and a dot product of dim float32 terms is
+        # within ~1e-7 relative of fastembed's float64 one. This product is
+        # about 40% of the encoding time; float64 would double it.
+        if self._proj_t is not None:
+            values = _matmul_rows(x, self._proj_t).reshape(n_tok * r, dp)
+            col_step = 1
         else:
-            values = np.ascontiguousarray(x.T)[None]
-        shared = values.shape[0] == 1
+            values = x
+            col_step = r
 
-        # Scatter-add with bincount (far faster than np.add.at): one call per
-        # (repetition, output column), each reading contiguous rows. sums is
-        # laid out [rep, slot, col] so empty-slot filling writes whole rows and
-        # the final reordering moves whole (b * dp) blocks.
-        sums = np.empty((r, n_slots, dp), dtype=np.float64)
-        counts = np.empty((r, n_slots), dtype=np.int64)
-        for j in range(r):
-            v = values[0 if shared else j]
-            counts[j] = np.bincount(slots[j], minlength=n_slots)
-            for c in range(dp):
-                sums[j, :, c] = np.bincount(slots[j], weights=v[c], minlength=n_slots)
-
+        # Scatter-add as one sparse product: A[row, col] = weight of the value
+        # row ``col`` in FDE row ``row``. Built column-compressed, every column
+        # (value row) holds its one or r entries in token order, so the index
+        # arrays are the slots themselves and no sorting is needed; scipy's
+        # csc x dense kernel then streams through the values once.
+        indptr = np.arange(0, slots_flat.size + 1, col_step, dtype=index_type)
         if average:
-            # Empty slots hold 0; dividing them by 1 keeps them 0 and avoids a
-            # slow masked divide. Occupied slots get fastembed's exact division.
-            np.divide(sums, np.maximum(counts, 1)[:, :, None], out=sums)
-            occupied = counts > 0
-            if fill and not occupied.all():
-                self._fill_empty(sums, occupied, slots, values)
-
-        # [rep, doc, partition, col] -> fastembed's [doc, rep, partition, col];
-        # without a final sketch this single pass also casts into ``out``.
-        by_doc = sums.reshape(r, n_docs, b * dp).transpose(1, 0, 2)
-        if self._sketch_perm is None:
-            out.reshape(n_docs, r, b * dp)[...] = by_doc
+            # Documents: means, accumulated in float32 (terms and partial sums
+            # stay below max|value|); multiplying by 1/count is within float32
+            # rounding of fastembed's division.
+            counts = np.bincount(slots_flat, minlength=n_rows)
+            weights = (1.0 / np.maximum(counts, 1)).astype(np.float32)[slots_flat]
+            scatter = sp.csc_array((weights, slots_flat, indptr), shape=(n_rows, values.shape[0]))
+            fde = np.asarray(scatter @ values, dtype=np.float32).reshape(n_rows, dp)
+            if fill:
+                empty = np.flatnonzero(counts == 0)
+                if empty.size:
+                    self._fill_empty(fde, empty, counts, slots_flat, values, col_step)
         else:
-            out[...] = self._count_sketch(by_doc.reshape(n_docs, p.fde_dim))
+            # Queries: sums, which grow with the number of tokens per partition,
+            # so they are accumulated in float64 (float32 partial sums would
+            # lose ~sqrt(count) ulps).
+            weights64 = np.ones(slots_flat.size, dtype=np.float64)
+            scatter = sp.csc_array((weights64, slots_flat, indptr), shape=(n_rows, values.shape[0]))
+            fde = np.asarray(scatter @ values.astype(np.float64))
+
+        flat = fde.reshape(n_docs, p.fde_dim)
+        if self._sketch_perm is None:
+            out[...] = flat
+        else:
+            out[...] = self._count_sketch(flat)
+
+    def _simhash_codes(
+        self, x_in: npt.NDArray[Any], x: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.unsignedinteger[Any]]:
+        """SimHash partition of every token in every repetition, ``(n_tok, r)``.
+
+        Bit ``b`` of the partition is ``x . g_{j,b} > 0`` evaluated in float64,
+        as fastembed does (float32 inputs are promoted there), so partitions are
+        identical. The products come from one float32 matrix product; the few
+        whose magnitude is within the float32 rounding bound of zero (a few in
+        ten thousand for unit-norm tokens) are recomputed in float64 from the
+        original values, and inputs too large or not finite fall back to a full
+        float64 product.
+
+        Args:
+            x_in: ``(n_tok, dim)`` tokens as given (any real dtype).
+            x: The same tokens as float32.
+
+        Returns:
+            The partition ids, ``(n_tok, r)``, uint8 (uint16 when k_sim > 8).
+        """
+        r, k = int(self.params.r_reps), int(self.params.k_sim)
+        n_tok = x.shape[0]
+        products = x @ self._hyper32_t  # (n_tok, r*k)
+        scale = max(float(x.max()), -float(x.min()))
+        if scale <= _MAX_FAST_HASH_SCALE:  # False for nan too
+            bits = products > 0
+            tol = (self._hash_tol * scale + self._hash_abs_tol).astype(np.float32)
+            unsure = np.flatnonzero(np.abs(products, out=products) <= tol)
+            if unsure.size:
+                token, column = np.divmod(unsure, r * k)
+                exact = np.einsum("ij,ij->i", x_in[token].astype(np.float64), self._hyper64[column])
+                bits.reshape(-1)[unsure] = exact > 0
+        else:
+            bits = (x_in.astype(np.float64) @ self._hyper64.T) > 0
+        # Partition id = sum_b bit_b << b, assembled from k strided bit planes.
+        code_type = np.uint8 if k <= 8 else np.uint16
+        planes = bits.reshape(n_tok, r, k).view(np.uint8)
+        codes = planes[:, :, 0].astype(code_type)
+        for bit in range(1, k):
+            codes |= np.left_shift(planes[:, :, bit], bit, dtype=code_type)
+        return codes
 
     def _fill_empty(
         self,
-        sums: npt.NDArray[np.float64],
-        occupied: npt.NDArray[np.bool_],
-        slots: npt.NDArray[np.int64],
-        values: npt.NDArray[np.float64],
+        fde: npt.NDArray[np.float32],
+        empty: npt.NDArray[np.intp],
+        counts: npt.NDArray[np.intp],
+        slots: npt.NDArray[np.signedinteger[Any]],
+        values: npt.NDArray[np.float32],
+        col_step: int,
     ) -> None:
-        """Fill empty document partitions of ``sums`` in place, as fastembed does.
+        """Fill empty document partitions of ``fde`` in place, as fastembed does.
 
         fastembed picks, for an empty partition ``e``, the occupied partition
         ``o`` minimising ``(hamming(e, o), o)`` (argmin over sorted ids) and
@@ -346,56 +553,57 @@ class FDEEncoder:
         token at minimal Hamming distance, over Gray-coded partition ids.)
 
         Args:
-            sums: ``(r, n_docs * b, dp)`` partition centres, modified in place.
-            occupied: ``(r, n_docs * b)`` mask of non-empty slots.
-            slots: ``(r, n_tok)`` slot (``doc * b + partition``) of every token.
-            values: ``(r or 1, dp, n_tok)`` projected token values.
+            fde: ``(n_docs * r * b, dp)`` partition centres, modified in place.
+            empty: Indices of the empty rows of ``fde``.
+            counts: ``(n_docs * r * b,)`` tokens per row.
+            slots: ``(n_tok * r,)`` row of every (token, repetition), token-major.
+            values: Value rows; (token t, repetition j) is row ``(t * r + j) // col_step``.
+            col_step: ``1`` for projected values, ``r`` for shared raw tokens.
         """
-        r, n_slots, dp = sums.shape
         k = int(self.params.k_sim)
         b = self.params.num_partitions
-        n_docs = n_slots // b
-        n_tok = values.shape[2]
+        # Only (document, repetition) groups with an empty partition matter.
+        # ``empty`` is sorted, so its groups come in runs: their starts give the
+        # distinct groups and a running count each empty row's group position.
+        group_of_empty = empty // b
+        new_group = np.empty(empty.size, dtype=bool)
+        new_group[0] = True
+        np.not_equal(group_of_empty[1:], group_of_empty[:-1], out=new_group[1:])
+        groups = group_of_empty[new_group]
+        position = np.cumsum(new_group) - 1
+        occupied = counts.reshape(-1, b)[groups] > 0  # (n_groups, b)
 
         # Nearest occupied partition of every partition via a separable distance
         # transform on the k-cube: key = dist * b + id, so the minimal key is
         # fastembed's choice (smallest distance, then smallest id). After the
         # pass for bit i, key[e] is the best over occupied o differing from e in
-        # bits 0..i only. k passes of O(b), no (b, b) distance table; int32 is
-        # enough since keys stay below 2 * (k + 1) * b <= 2**22.
+        # bits 0..i only. k passes of O(b), no (b, b) distance table. Keys are
+        # laid out (partition, group) so every numpy inner loop runs over all
+        # groups, and stay below 2 * (k + 1) * b: int16 is enough up to k = 10.
         unreachable = 2 * (k + 1) * b
-        keys = np.where(occupied.reshape(r * n_docs, b), np.arange(b, dtype=np.int32), unreachable)
-        keys = keys.astype(np.int32, copy=False)
+        key_type = np.int16 if unreachable + b < 2**15 else np.int32
+        keys = np.where(
+            occupied.T, np.arange(b, dtype=key_type)[:, None], key_type(unreachable)
+        ).astype(key_type, copy=False)
+        step = key_type(b)
         for bit in range(k):
             half = 1 << bit
-            # Axis 2 of this view is bit ``bit`` of the partition id.
-            pairs = keys.reshape(r * n_docs, b // (2 * half), 2, half)
-            low = pairs[:, :, 0, :].copy()
-            np.minimum(low, pairs[:, :, 1, :] + b, out=pairs[:, :, 0, :])
-            np.minimum(pairs[:, :, 1, :], low + b, out=pairs[:, :, 1, :])
-        nearest = (keys % b).reshape(r * n_slots)
+            # Axis 1 of this view is bit ``bit`` of the partition id.
+            pairs = keys.reshape(b // (2 * half), 2, half, groups.size)
+            low = pairs[:, 0].copy()
+            np.minimum(low, pairs[:, 1] + step, out=pairs[:, 0])
+            np.minimum(pairs[:, 1], low + step, out=pairs[:, 1])
+        nearest = keys[empty % b, position] % step
 
-        # First (lowest-index) token of every slot. ufunc.at is used because
-        # plain fancy assignment gives no guarantee about which duplicate wins.
-        first = np.full(r * n_slots, n_tok, dtype=np.int64)
-        rep_offset = (np.arange(r, dtype=np.int64) * n_slots)[:, None]
-        np.minimum.at(
-            first, (slots + rep_offset).ravel(), np.tile(np.arange(n_tok, dtype=np.int64), r)
-        )
+        # First (lowest-index) value row of every FDE row. ufunc.at is used
+        # because plain fancy assignment gives no guarantee about which
+        # duplicate wins.
+        first = np.full(counts.size, slots.size, dtype=slots.dtype)
+        np.minimum.at(first, slots, np.arange(slots.size, dtype=slots.dtype))
+        source = first[group_of_empty * b + nearest] // col_step
+        fde[empty] = values[source]
 
-        empty = np.flatnonzero(~occupied.ravel())  # linear (rep, slot) index
-        rep = empty // n_slots
-        token = first[empty - empty % b + nearest[empty]]
-        # Gather one output column at a time: for a fixed column the token
-        # indices are nearly sorted, so reads stream instead of jumping rows.
-        base = token if values.shape[0] == 1 else rep * (dp * n_tok) + token
-        flat_values = values.reshape(-1)
-        fill_values = np.empty((dp, empty.size), dtype=np.float64)
-        for c in range(dp):
-            np.take(flat_values, base + c * n_tok, out=fill_values[c])
-        sums.reshape(r * n_slots, dp)[empty] = fill_values.T
-
-    def _count_sketch(self, fde: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    def _count_sketch(self, fde: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float64]:
         """Apply the final Count-Sketch projection to ``(n, fde_dim)`` rows."""
         assert self._sketch_perm is not None
         assert self._sketch_sign is not None

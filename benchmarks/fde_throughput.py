@@ -7,6 +7,15 @@ drawn uniformly around ``--tokens``), encodes them with fastembed's
 table with the median time over ``--repeats``, documents per second, the speed
 ratio and the largest absolute difference between the two outputs.
 
+The two encoders alternate (a, b, a, b, ...) so both see the same machine
+load, and the load average is printed with the result. Both run as a user
+would run them, in one process with default settings: no thread variables
+are needed. ``FDEEncoder`` encodes chunks of the batch on its own threads
+(``--threads``, default: the usable CPUs, at most 8) and holds BLAS to one
+thread while it runs; fastembed's per-document products are small enough that
+OpenBLAS runs them on one thread anyway. Thread variables set in the
+environment (``OPENBLAS_NUM_THREADS`` ...) are echoed in the printed command.
+
 Example:
     python benchmarks/fde_throughput.py --docs 2000 --tokens 64 --dim 128 --repeats 5
 """
@@ -40,9 +49,17 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--k-sim", type=int, default=5, help="SimHash hyperplanes")
     parser.add_argument("--dim-proj", type=int, default=16, help="projection dimensionality")
     parser.add_argument("--r-reps", type=int, default=20, help="repetitions")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="FDEEncoder chunk threads (default: usable CPUs, at most 8)",
+    )
     args = parser.parse_args(argv)
     if args.docs < 1 or args.tokens < 1 or args.dim < 1 or args.repeats < 1:
         parser.error("--docs, --tokens, --dim and --repeats must be positive")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be positive")
     return args
 
 
@@ -68,15 +85,33 @@ def make_documents(
     return np.split(tokens, np.cumsum(lengths)[:-1])
 
 
-def _median_seconds(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Run ``fn`` ``repeats`` times; return the median wall time and last result."""
-    times: list[float] = []
-    result: Any = None
+def _interleaved_medians(
+    fns: list[Callable[[], Any]], repeats: int
+) -> tuple[list[float], list[Any]]:
+    """Time each of ``fns`` ``repeats`` times, interleaved, and take medians.
+
+    Interleaving (a, b, a, b, ...) exposes both encoders to the same machine
+    load, so the ratio stays meaningful on a shared host.
+
+    Returns:
+        The median wall time of each function and its last result.
+    """
+    times: list[list[float]] = [[] for _ in fns]
+    results: list[Any] = [None] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            results[i] = fn()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times], results
+
+
+def _load_average() -> str:
+    """The 1-minute load average, or ``n/a`` where the OS has none."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):  # pragma: no cover - platform dependent
+        return "n/a"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,17 +130,31 @@ def main(argv: list[str] | None = None) -> None:
     encoder = FDEEncoder(
         FDEParams(
             dim=args.dim, k_sim=args.k_sim, dim_proj=args.dim_proj, r_reps=args.r_reps, seed=42
-        )
+        ),
+        n_threads=args.threads,
     )
 
-    t_fe, ref = _median_seconds(
-        lambda: np.stack([muvera.process_document(d) for d in docs]), args.repeats
+    load_before = _load_average()
+    (t_fe, t_pv), (ref, got) = _interleaved_medians(
+        [
+            lambda: np.stack([muvera.process_document(d) for d in docs]),
+            lambda: encoder.encode_documents(docs),
+        ],
+        args.repeats,
     )
-    t_pv, got = _median_seconds(lambda: encoder.encode_documents(docs), args.repeats)
     max_diff = float(np.max(np.abs(got.astype(np.float64) - ref)))
+    load_after = _load_average()
 
+    # Thread-count variables change BLAS timings a lot on a shared host, so
+    # they are part of the command needed to reproduce a measurement.
+    thread_env = [
+        f"{name}={os.environ[name]}"
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+        if name in os.environ
+    ]
     command = shlex.join(
         [
+            *thread_env,
             "python",
             "benchmarks/fde_throughput.py",
             f"--docs={args.docs}",
@@ -116,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             f"--k-sim={args.k_sim}",
             f"--dim-proj={args.dim_proj}",
             f"--r-reps={args.r_reps}",
+            *([] if args.threads is None else [f"--threads={args.threads}"]),
         ]
     )
     print(f"command: `{command}`")
@@ -123,7 +173,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.docs} docs, {n_tokens} tokens, dim={args.dim}, k_sim={args.k_sim}, "
         f"dim_proj={args.dim_proj}, r_reps={args.r_reps}, output dim={encoder.output_dim}; "
         f"numpy {np.__version__}, python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs; median of {args.repeats}"
+        f"{os.cpu_count()} CPUs; median of {args.repeats} interleaved runs"
+    )
+    print(
+        f"polyvec: {encoder.n_threads} chunk thread(s), BLAS held to 1 thread while encoding; "
+        f"load average (1 min) {load_before} before, {load_after} after"
     )
     print()
     print("| encoder | median s | docs/s |")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,82 @@ def test_documents_and_queries_match_fastembed(params: FDEParams, muvera_cls: An
     np.testing.assert_allclose(got_queries, want_queries, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param(FDEParams(dim=128), id="defaults"),
+        # 4 partitions: a 512-token query sums ~128 tokens per partition.
+        pytest.param(FDEParams(dim=32, k_sim=2, dim_proj=4, r_reps=30, seed=3), id="k2-p4"),
+    ],
+)
+def test_long_token_sets_match_fastembed(params: FDEParams, muvera_cls: Any) -> None:
+    reference = muvera_cls(
+        dim=params.dim,
+        k_sim=params.k_sim,
+        dim_proj=params.dim_proj,
+        r_reps=params.r_reps,
+        random_seed=params.seed,
+    )
+    docs = _unit_tokens(np.random.default_rng(8), [512, 300, 2, 511], params.dim)
+    encoder = FDEEncoder(params)
+
+    want_docs = np.stack([reference.process_document(d) for d in docs])
+    want_queries = np.stack([reference.process_query(d) for d in docs])
+    np.testing.assert_allclose(encoder.encode_documents(docs), want_docs, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(encoder.encode_queries(docs), want_queries, rtol=0, atol=1e-5)
+
+
+def _near_hyperplanes(rng: np.random.Generator, hyperplanes: Array, n: int, offset: float) -> Array:
+    """Unit tokens moved to within ``offset`` of two SimHash hyperplanes each.
+
+    Args:
+        rng: Random generator.
+        hyperplanes: ``(n_hyperplanes, dim)`` hyperplane normals.
+        n: Number of tokens.
+        offset: Signed distance scale from the hyperplanes, in units of ``1/||g||``.
+    """
+    tokens = rng.standard_normal((n, hyperplanes.shape[1]))
+    tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
+    for token in tokens:
+        for g in hyperplanes[rng.choice(len(hyperplanes), size=2, replace=False)]:
+            token -= (token @ g) / (g @ g) * g
+            token += rng.choice([-1.0, 1.0]) * offset * g / (g @ g)
+    return tokens
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("offset", [1e-8, 1e-11])
+def test_tokens_next_to_simhash_hyperplanes_get_fastembed_partitions(
+    dtype: type, offset: float, muvera_cls: Any
+) -> None:
+    # The fast SimHash pass is float32; products this close to zero are below
+    # its resolution, so they must be re-checked in float64 from the original
+    # values. A token in a wrong partition moves a whole query block by O(0.1).
+    reference = muvera_cls(dim=64, k_sim=4, dim_proj=8, r_reps=6, random_seed=42)
+    hyperplanes = np.concatenate([s.simhash_vectors.T for s in reference.simhash_projections])
+    rng = np.random.default_rng(11)
+    docs: list[npt.NDArray[Any]] = [
+        _near_hyperplanes(rng, hyperplanes, n, offset).astype(dtype) for n in (1, 3, 17, 40)
+    ]
+    encoder = FDEEncoder(FDEParams(dim=64, k_sim=4, dim_proj=8, r_reps=6))
+
+    want_queries = np.stack([reference.process_query(d) for d in docs])
+    want_docs = np.stack([reference.process_document(d) for d in docs])
+    np.testing.assert_allclose(encoder.encode_queries(docs), want_queries, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(encoder.encode_documents(docs), want_docs, rtol=0, atol=1e-5)
+
+
+def test_huge_tokens_use_the_float64_hash_and_match_fastembed(muvera_cls: Any) -> None:
+    # Beyond ~1e30 float32 products could overflow; the whole hash is float64.
+    reference = muvera_cls(dim=32, k_sim=3, dim_proj=8, r_reps=4, random_seed=42)
+    docs = [np.random.default_rng(12).standard_normal((20, 32)) * 1e31]
+
+    got = FDEEncoder(FDEParams(dim=32, k_sim=3, dim_proj=8, r_reps=4)).encode_queries(docs)
+
+    want = np.stack([reference.process_query(d) for d in docs])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * float(np.abs(want).max()))
+
+
 def test_unfilled_documents_match_fastembed(muvera_cls: Any) -> None:
     params = FDEParams(dim=32, k_sim=4, dim_proj=8, r_reps=5, fill_empty=False)
     reference = muvera_cls(dim=32, k_sim=4, dim_proj=8, r_reps=5, random_seed=42)
@@ -98,9 +175,43 @@ def test_chunking_and_batching_do_not_change_results() -> None:
     # chunk_elements=1 puts every document in its own chunk.
     tiny_chunks = FDEEncoder(params, chunk_elements=1).encode_documents(docs)
     one_by_one = np.concatenate([FDEEncoder(params).encode_documents([d]) for d in docs])
+    threaded = FDEEncoder(params, chunk_elements=1, n_threads=3)
+    single = FDEEncoder(params, chunk_elements=1, n_threads=1)
 
     np.testing.assert_array_equal(tiny_chunks, whole)
     np.testing.assert_array_equal(one_by_one, whole)
+    np.testing.assert_array_equal(threaded.encode_documents(docs), whole)
+    np.testing.assert_array_equal(threaded.encode_queries(docs), single.encode_queries(docs))
+
+
+def test_encoding_limits_blas_threads_only_while_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = threadpoolctl.threadpool_info()
+    params = FDEParams(dim=16, k_sim=2, dim_proj=4, r_reps=2)
+    encoder = FDEEncoder(params, chunk_elements=1, n_threads=2)
+    seen: list[int] = []
+    encode_chunk = encoder._encode_chunk
+
+    def spy(*args: Any, **kwargs: Any) -> None:
+        seen.extend(
+            lib["num_threads"]
+            for lib in threadpoolctl.threadpool_info()
+            if lib["user_api"] == "blas"
+        )
+        encode_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(encoder, "_encode_chunk", spy)
+    docs = _unit_tokens(np.random.default_rng(10), [3, 5, 2, 7], 16)
+    encoder.encode_documents(docs)
+    with pytest.raises(ValueError, match="shape"):
+        encoder.encode_queries([docs[0], np.ones((2, 8), dtype=np.float32)])
+    assert set(seen) == {1}
+    assert threadpoolctl.threadpool_info() == before
+
+    # Overlapping encodes from several user threads leave the limits as found.
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: encoder.encode_queries(docs), range(16)))
+    assert threadpoolctl.threadpool_info() == before
 
 
 @pytest.mark.parametrize(
@@ -247,6 +358,19 @@ def test_final_projection_is_linear_and_roughly_preserves_inner_products() -> No
 def test_invalid_params_raise(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         FDEParams(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"chunk_elements": 0}, "chunk_elements must be"),
+        ({"n_threads": 0}, "n_threads must be"),
+        ({"n_threads": 2.0}, "n_threads must be an int"),
+    ],
+)
+def test_invalid_encoder_options_raise(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FDEEncoder(FDEParams(dim=16), **kwargs)
 
 
 def test_invalid_token_sets_raise() -> None:
