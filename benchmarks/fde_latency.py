@@ -45,7 +45,13 @@ def build(n_docs: int, args: argparse.Namespace, folder: str) -> tuple[EdgeStore
     late = LateInteractionAdapter(LateInteractionConfig(name="tokens"), info)
     fde = FDEAdapter(
         FDEConfig(
-            name="fde", k_sim=args.k_sim, dim_proj=args.dim_proj, r_reps=args.r_reps, hnsw=args.hnsw
+            name="fde",
+            k_sim=args.k_sim,
+            dim_proj=args.dim_proj,
+            r_reps=args.r_reps,
+            hnsw=args.hnsw,
+            datatype=args.fde_datatype,
+            quantization={"type": args.fde_quantization} if args.fde_quantization else None,
         ),
         info,
     )
@@ -99,6 +105,13 @@ def main() -> None:
     parser.add_argument(
         "--hnsw", action="store_true", help="HNSW on the FDE field (default: exact scan)"
     )
+    parser.add_argument("--fde-datatype", default="float32", choices=["float32", "float16"])
+    parser.add_argument(
+        "--fde-quantization",
+        default=None,
+        choices=["scalar", "binary"],
+        help="quantized FDE copy, rescored",
+    )
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -124,7 +137,9 @@ def main() -> None:
     fde_dims = args.r_reps * 2**args.k_sim * args.dim_proj
     print(
         f"\nplan {plan.describe()} (FDE k_sim={args.k_sim} dim_proj={args.dim_proj} r_reps={args.r_reps}: "
-        f"{fde_dims} dims, {'HNSW' if args.hnsw else 'exact scan'}); {args.queries} queries, medians"
+        f"{fde_dims} dims {args.fde_datatype}"
+        f"{', ' + args.fde_quantization + ' quantized + rescore' if args.fde_quantization else ''}, "
+        f"{'HNSW' if args.hnsw else 'exact scan'}); {args.queries} queries, medians"
     )
     print(f"| docs | exact MaxSim p50 ms | plan p50 ms | speed-up | recall@{args.k} vs exact |")
     print("|---:|---:|---:|---:|---:|")
