@@ -31,7 +31,7 @@ from polyvec.plans import Stage
 from polyvec.plugins._ownership import ClosesOwnedPipeline
 from polyvec.registry import missing_dependency
 from polyvec.store.base import Hit, Store
-from polyvec.store.filters import metadata_key
+from polyvec.store.filters import equals, metadata_key, one_of
 from polyvec.store.ids import point_id
 
 try:
@@ -87,23 +87,12 @@ def _is_datetime(value: Any) -> bool:
 
 
 def _equals(path: str, value: Any, f: MetadataFilter) -> dict[str, Any]:
-    """``path == value``: Qdrant matches only str, int and bool exactly; floats use a range."""
-    if isinstance(value, float):
-        return {"key": path, "range": {"gte": value, "lte": value}}
-    if isinstance(value, (str, int)):
-        return {"key": path, "match": {"value": value}}
     hint = "; use FilterOperator.IS_EMPTY for missing values" if value is None else ""
-    raise InvalidInputError(
-        f"metadata filter on {f.key!r}: operator {f.operator.name} needs a str or a number, "
-        f"got {value!r}{hint}"
-    )
+    return equals(path, value, f" ({f.operator.name}{hint})")
 
 
 def _one_of(path: str, values: list[Any], f: MetadataFilter) -> dict[str, Any]:
-    """``path`` equals one of ``values`` (for an array field: one element does)."""
-    if all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
-        return {"key": path, "match": {"any": values}}
-    return {"should": [_equals(path, v, f) for v in values]}
+    return one_of(path, values, f" ({f.operator.name})")
 
 
 def _as_list(f: MetadataFilter) -> list[Any]:

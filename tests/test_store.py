@@ -13,7 +13,7 @@ DOCS = [
     {
         "id": "1",
         "text": "Qdrant is a vector database written in Rust.",
-        "metadata": {"topic": "db", "year": 2021},
+        "metadata": {"topic": "db", "year": 2021, "score": 4.5},
     },
     {
         "id": "foo",
@@ -101,6 +101,14 @@ def test_filters_simple_and_qdrant_forms(make_pipeline, backend: str) -> None:
     )
     assert {h.id for h in p.search("anything", k=10, filter=native)} == {"x-9"}
     assert p.count({"topic": "pets"}) == 2
+    assert {h.id for h in p.search("x", k=10, filter={"topic": {"$nin": ["ir", "pets"]}})} == {"1"}
+    assert {h.id for h in p.search("x", k=10, filter={"score": 4.5})} == {"1"}  # floats: a range
+    assert {h.id for h in p.search("x", k=10, filter={"year": {"$ne": 2020}})} == {
+        "1",
+        "foo",
+        "x-9",
+        "12",
+    }
     with pytest.raises(InvalidInputError, match=r"\$like"):
         p.search("x", filter={"topic": {"$like": "i%"}})
 

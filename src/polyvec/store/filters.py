@@ -28,26 +28,47 @@ def metadata_key(key: str) -> str:
     return f"{METADATA_KEY}.{key}"
 
 
+def equals(path: str, value: Any, what: str = "") -> dict[str, Any]:
+    """``path == value`` as a Qdrant condition.
+
+    Qdrant matches only str, int and bool exactly; a float becomes a one-point range.
+    """
+    if isinstance(value, float):
+        return {"key": path, "range": {"gte": value, "lte": value}}
+    if isinstance(value, (str, int)):
+        return {"key": path, "match": {"value": value}}
+    raise InvalidInputError(
+        f"filter on {path!r}{what}: compare with a str or a number, got {value!r}"
+    )
+
+
+def one_of(path: str, values: list[Any], what: str = "") -> dict[str, Any]:
+    """``path`` equals one of ``values`` (for an array field: one of its elements does)."""
+    if all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
+        return {"key": path, "match": {"any": values}}
+    return {"should": [equals(path, v, what) for v in values]}
+
+
 def _simple_condition(key: str, value: Any) -> tuple[str, dict[str, Any]]:
     """One ``key: value`` item of the simple form -> (clause, Qdrant condition)."""
     path = metadata_key(key)
     if isinstance(value, list):
-        return "must", {"key": path, "match": {"any": value}}
+        return "must", one_of(path, value)
     if not isinstance(value, dict):
-        return "must", {"key": path, "match": {"value": value}}
+        return "must", equals(path, value)
     if len(value) != 1:
         raise InvalidInputError(
             f"filter key {key!r}: write one operator per key, e.g. {{'$gte': 3}}; got {value!r}"
         )
     ((op, operand),) = value.items()
     if op == "$eq":
-        return "must", {"key": path, "match": {"value": operand}}
+        return "must", equals(path, operand)
     if op == "$ne":
-        return "must_not", {"key": path, "match": {"value": operand}}
+        return "must_not", equals(path, operand)
     if op == "$in":
-        return "must", {"key": path, "match": {"any": list(operand)}}
+        return "must", one_of(path, list(operand))
     if op == "$nin":
-        return "must", {"key": path, "match": {"except": list(operand)}}
+        return "must_not", one_of(path, list(operand))
     if op in _RANGE_OPS:
         return "must", {"key": path, "range": {_RANGE_OPS[op]: operand}}
     raise InvalidInputError(
