@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from polyvec import CollectionMismatchError, InvalidInputError, Pipeline, StoreLockedError
+from polyvec import CollectionMismatchError, Document, InvalidInputError, Pipeline, StoreLockedError
 from tests.conftest import BACKENDS, store_config
 
 DOCS = [
@@ -78,9 +78,11 @@ def test_reingest_replaces_and_delete_ignores_unknown(make_pipeline, backend: st
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_generated_ids_for_documents_without_one(make_pipeline, backend: str) -> None:
     p = make_pipeline(backend)
-    ids = p.ingest(["first text", {"text": "second", "id": None}])
-    assert len(set(ids)) == 2 and all(isinstance(i, str) for i in ids)
+    mine = Document(text="third")
+    ids = p.ingest(["first text", {"text": "second", "id": None}, mine])
+    assert len(set(ids)) == 3 and all(isinstance(i, str) for i in ids)
     assert [h.id for h in p.get(ids)] == ids
+    assert mine.id is None  # the caller's object is not changed
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +155,9 @@ class Pipeline:
         anything is written, so a bad one leaves the collection as it was.
         """
         docs = [as_document(item, i) for i, item in enumerate(documents)]
+        # the caller's Document objects are never changed: generated ids go on copies
+        docs = [d if d.id is not None else replace(d, id=new_id()) for d in docs]
         for doc in docs:
-            if doc.id is None:
-                doc.id = new_id()
             point_id(doc.id)  # validates the id's type
         size = batch_size or self.config.ingest_batch_size
         show = progress if progress is not None else len(docs) >= _PROGRESS_MIN_DOCS
