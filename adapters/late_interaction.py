@@ -84,7 +84,10 @@ def pool_token_sets(
         pool_factor, num_protected_tokens=protected_tokens, normalize_embeddings=True
     )
     with _torch_threads(1):
-        pooled = pooler.pool([torch.from_numpy(np.ascontiguousarray(t)) for t in token_sets])
+        # np.require copies only arrays torch cannot share (read-only or non-contiguous)
+        pooled = pooler.pool(
+            [torch.from_numpy(np.require(t, requirements=["C", "W"])) for t in token_sets]
+        )
     return [p.numpy() for p in pooled]
 
 
