@@ -88,27 +88,36 @@ def subset(dataset: Any, size: int) -> list:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Bytes (log) vs nDCG@10; points are numbered, the legend names them (labels overlap)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 6))
-    for row in rows:
-        kind = "o" if "funnel" in row["label"] or "combined" in row["label"] else "s"
-        ax.scatter(row["bytes"], row["ndcg@10"], marker=kind)
+    fig, ax = plt.subplots(figsize=(12, 6.5))
+    for number, row in enumerate(rows, 1):
+        funnel = "funnel" in row["label"] or "combined" in row["label"]
+        ax.scatter(
+            row["bytes"],
+            row["ndcg@10"],
+            marker="o" if funnel else "s",
+            label=f"{number}. {row['label']}",
+        )
         ax.annotate(
-            row["label"],
+            str(number),
             (row["bytes"], row["ndcg@10"]),
-            fontsize=7,
-            xytext=(4, 2),
+            fontsize=8,
+            xytext=(3, 3),
             textcoords="offset points",
         )
     ax.set_xscale("log")
     ax.set_xlabel("bytes per document (vectors + quantized copies + index)")
     ax.set_ylabel("nDCG@10")
-    ax.set_title("SciFact, bundled all-MiniLM-L6-v2, Qdrant Edge: bytes vs quality")
+    ax.set_title(
+        "SciFact, bundled all-MiniLM-L6-v2, Qdrant Edge: bytes vs quality (squares: one field; circles: plans)"
+    )
     ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -123,7 +132,14 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=1500)
     parser.add_argument("--cache", default=str(Path(__file__).parent / ".cache/scifact-bundled"))
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument(
+        "--plot-only", action="store_true", help="redraw the PNG from compression.json"
+    )
     args = parser.parse_args()
+    if args.plot_only:
+        out = Path(args.out)
+        plot(json.loads((out / "compression.json").read_text()), out / "compression.png")
+        return
 
     dataset = load_beir(args.data)
     docs = subset(dataset, args.docs)
