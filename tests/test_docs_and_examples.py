@@ -1,0 +1,48 @@
+"""The documentation's configuration and the runnable examples stay true."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from polyvec import load_config, load_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_documented_configuration_is_valid() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", text, re.S)
+    assert block is not None
+    config = load_config(yaml.safe_load(block.group(1)))
+    assert config.plan().describe() == "fde(100) -> tokens(k)"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "examples").glob("*.yaml"))
+    + sorted((ROOT / "benchmarks" / "configs").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_shipped_yaml_configs_are_valid(path: Path) -> None:
+    assert load_yaml(path).fields
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)
+def test_examples_run_offline(script: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip()
