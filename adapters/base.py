@@ -47,5 +47,10 @@ class Adapter(ABC, Generic[ConfigT]):
         """Everything a later query needs to reproduce this adapter's vectors."""
         return self.config.model_dump(mode="json")
 
-    def prepare(self, store_optimize: bool = False) -> None:
-        """Hook run before the first ingest (e.g. to fit parameters); default none."""
+    def defaults(self) -> dict[str, Any]:
+        """The default of every config setting that has one, as the manifest records it."""
+        return {
+            name: info.get_default(call_default_factory=True)
+            for name, info in type(self.config).model_fields.items()
+            if not info.is_required()
+        }

@@ -235,3 +235,33 @@ def test_bad_input_is_refused_before_anything_is_written(make_pipeline, backend:
     with pytest.raises(InvalidInputError, match="positive int"):
         p.search("x", k=0)
     assert p.count() == 2
+
+
+def test_collections_built_before_a_setting_existed_still_open(
+    make_pipeline, encoder, tmp_path: Path
+) -> None:
+    """A manifest without a (newer) setting is compatible while the pipeline uses its default."""
+    import json
+
+    p = make_pipeline("edge")
+    p.ingest(DOCS[:2])
+    p.close()
+    manifest_path = tmp_path / "edge" / "test" / "polyvec.json"
+    manifest = json.loads(manifest_path.read_text())
+    for adapter in manifest["adapters"]:
+        adapter.pop("quantization")  # as if written before quantization existed
+    manifest["adapters"][0].pop("pool_factor")
+    manifest["fields"][0].pop("hnsw_m")
+    manifest_path.write_text(json.dumps(manifest))
+    fields = [{"type": "late_interaction"}, {"type": "dense"}]
+    with Pipeline.from_config(
+        {"fields": fields, "store": store_config("edge", tmp_path)}, encoder=encoder
+    ) as again:
+        assert again.count() == 2
+    pooled = [{"type": "late_interaction", "pool_factor": 2}, {"type": "dense"}]
+    with pytest.raises(
+        CollectionMismatchError, match=r"adapters\.0\.pool_factor: not in the collection"
+    ):
+        Pipeline.from_config(
+            {"fields": pooled, "store": store_config("edge", tmp_path)}, encoder=encoder
+        )

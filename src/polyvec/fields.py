@@ -7,7 +7,8 @@ the manifest records them, so a collection always remembers how it was built.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any, Literal
 
 import numpy as np
@@ -74,6 +75,11 @@ class VectorField:
     hnsw_ef_construct: int = 100
     quantization: Quantization | None = None
     score: Literal["cosine", "maxsim", "dot"] = "cosine"
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Default of every attribute that has one."""
+        return {f.name: f.default for f in dataclass_fields(cls) if f.default is not MISSING}
 
     def manifest(self) -> dict[str, Any]:
         data = asdict(self)

@@ -117,6 +117,12 @@ class Pipeline:
             "encoder": self._encoder_info.fingerprint,
             "fields": [vf.manifest() for vf in self.vector_fields.values()],
             "adapters": [a.manifest() for a in self.adapters],
+            # what each setting defaults to, so collections built before a setting existed
+            # still open when it is left at its default (see store.manifest.differences)
+            "defaults": {
+                "fields": [VectorField.defaults() for _ in self.vector_fields],
+                "adapters": [a.defaults() for a in self.adapters],
+            },
         }
 
     # --- writing ------------------------------------------------------------------
