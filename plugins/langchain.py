@@ -15,7 +15,6 @@ filter, same order). Both classes pass LangChain's own standard test suites
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import os
@@ -395,8 +394,7 @@ class PolyvecVectorStore(ClosesOwnedPipeline, VectorStore):
         if ids:
             await self._pipeline.adelete(list(ids))
         if flt is not None:
-            # the pipeline has no async twin of delete_where; the engine is in-process
-            await asyncio.to_thread(self._pipeline.delete_where, flt)
+            await self._pipeline.adelete_where(flt)
         return True
 
     # --- reading -----------------------------------------------------------------------

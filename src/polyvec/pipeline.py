@@ -292,7 +292,7 @@ class Pipeline:
         with self._lock:
             vectors = self.encode_queries(queries, stage)
             results = self.store.query_batch(stage, vectors, k, flt)
-        return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=False)]
+        return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=True)]
 
     # --- async twins (the engine is in-process: run in a worker thread) -------------
 
