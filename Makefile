@@ -20,6 +20,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy src/polyvec adapters plugins
+	BIN=$(BIN) bash scripts/lint_imports.sh
 
 test: setup lint
 	$(BIN)/python -m pytest -m "not slow"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-import numpy as np
 from pydantic import Field
 
-from polyvec.adapters.base import Adapter, FieldVectors
-from polyvec.adapters.quantized import QuantizationConfig, to_quantization
-from polyvec.errors import ConfigError
+from polyvec.adapter import Adapter, FieldVectors
 from polyvec.fields import Datatype, Encoded, FieldConfig, VectorField
+from polyvec.quantization import QuantizationConfig, to_quantization
+from polyvec.vectors import encoder_size, l2_normalise, require_pooled
 
 
 class DenseConfig(FieldConfig):
@@ -29,14 +28,6 @@ class DenseConfig(FieldConfig):
     quantization: QuantizationConfig | None = None
 
 
-def truncate_and_normalise(pooled: np.ndarray, dim: int | None) -> np.ndarray:
-    """First ``dim`` dimensions of each row, L2-normalised again (Matryoshka)."""
-    if dim is not None:
-        pooled = pooled[:, :dim]
-    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
-
-
 class DenseAdapter(Adapter[DenseConfig]):
     """One cosine-compared vector per text."""
 
@@ -44,16 +35,8 @@ class DenseAdapter(Adapter[DenseConfig]):
     needs: ClassVar[frozenset[str]] = frozenset({"pooled"})
 
     def _size(self) -> int:
-        full = self.encoder.dim
-        if full is None:
-            raise ConfigError(
-                f"fields.{self.name}: the encoder {self.encoder.name!r} gives no pooled vector"
-            )
-        if self.config.dim is not None and self.config.dim > full:
-            raise ConfigError(
-                f"fields.{self.name}.dim: {self.config.dim} exceeds the encoder's {full} dimensions"
-            )
-        return self.config.dim or full
+        wanted = [self.config.dim] if self.config.dim is not None else []
+        return self.config.dim or encoder_size(self.encoder, "pooled", self.name, wanted)
 
     def vector_fields(self) -> list[VectorField]:
         return [
@@ -68,8 +51,8 @@ class DenseAdapter(Adapter[DenseConfig]):
         ]
 
     def _vectors(self, batch: Encoded) -> FieldVectors:
-        assert batch.pooled is not None
-        return {self.name: truncate_and_normalise(batch.pooled, self.config.dim).tolist()}
+        pooled = require_pooled(batch.pooled)
+        return {self.name: l2_normalise(pooled, self.config.dim).tolist()}
 
     encode_documents = _vectors
     encode_queries = _vectors

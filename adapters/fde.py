@@ -13,12 +13,12 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from polyvec.adapter import Adapter, FieldVectors
 from polyvec.adapters._muvera import FDEEncoder, FDEParams
-from polyvec.adapters.base import Adapter, FieldVectors
-from polyvec.adapters.late_interaction import check_token_sets
-from polyvec.adapters.quantized import QuantizationConfig, to_quantization
 from polyvec.errors import ConfigError
 from polyvec.fields import Datatype, Encoded, FieldConfig, VectorField
+from polyvec.quantization import QuantizationConfig, to_quantization
+from polyvec.vectors import check_token_sets, encoder_size
 
 
 class FDEConfig(FieldConfig):
@@ -69,14 +69,11 @@ class FDEAdapter(Adapter[FDEConfig]):
 
     @cached_property
     def fde(self) -> FDEEncoder:
-        if self.encoder.token_dim is None:
-            raise ConfigError(
-                f"fields.{self.name}: the encoder {self.encoder.name!r} gives no token vectors"
-            )
+        token_dim = encoder_size(self.encoder, "tokens", self.name)
         c = self.config
         try:
             params = FDEParams(
-                dim=self.encoder.token_dim,
+                dim=token_dim,
                 k_sim=c.k_sim,
                 dim_proj=c.dim_proj,
                 r_reps=c.r_reps,
@@ -102,11 +99,9 @@ class FDEAdapter(Adapter[FDEConfig]):
         ]
 
     def encode_documents(self, batch: Encoded) -> FieldVectors:
-        assert batch.tokens is not None
-        check_token_sets(batch.tokens)
-        return {self.name: self.fde.encode_documents(batch.tokens).tolist()}
+        tokens = check_token_sets(batch.tokens, "document")
+        return {self.name: self.fde.encode_documents(tokens).tolist()}
 
     def encode_queries(self, batch: Encoded) -> FieldVectors:
-        assert batch.tokens is not None
-        check_token_sets(batch.tokens)
-        return {self.name: self.fde.encode_queries(batch.tokens).tolist()}
+        tokens = check_token_sets(batch.tokens, "query")
+        return {self.name: self.fde.encode_queries(tokens).tolist()}

@@ -9,10 +9,10 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from polyvec.adapters.base import Adapter, FieldVectors
-from polyvec.adapters.quantized import QuantizationConfig, to_quantization
-from polyvec.errors import ConfigError, InvalidInputError
+from polyvec.adapter import Adapter, FieldVectors
 from polyvec.fields import Datatype, Encoded, FieldConfig, VectorField
+from polyvec.quantization import QuantizationConfig, to_quantization
+from polyvec.vectors import check_token_sets, encoder_size
 
 
 class LateInteractionConfig(FieldConfig):
@@ -34,17 +34,6 @@ class LateInteractionConfig(FieldConfig):
     pool_factor: float = Field(default=1.0, ge=1.0, le=8.0)
     protected_tokens: int = Field(default=1, ge=0)
     quantization: QuantizationConfig | None = None
-
-
-def check_token_sets(token_sets: list[np.ndarray]) -> None:
-    """Qdrant rejects an empty multivector: say which text caused it."""
-    for position, tokens in enumerate(token_sets):
-        if len(tokens) == 0:
-            raise InvalidInputError(
-                f"text #{position} of the batch encoded to no token vectors; "
-                "give it some text (empty strings are kept only by encoders that add "
-                "special tokens)"
-            )
 
 
 @contextmanager
@@ -98,14 +87,10 @@ class LateInteractionAdapter(Adapter[LateInteractionConfig]):
     needs: ClassVar[frozenset[str]] = frozenset({"tokens"})
 
     def vector_fields(self) -> list[VectorField]:
-        if self.encoder.token_dim is None:
-            raise ConfigError(
-                f"fields.{self.name}: the encoder {self.encoder.name!r} gives no token vectors"
-            )
         return [
             VectorField(
                 name=self.name,
-                size=self.encoder.token_dim,
+                size=encoder_size(self.encoder, "tokens", self.name),
                 multivector=True,
                 distance="dot",
                 datatype=self.config.datatype,
@@ -117,14 +102,11 @@ class LateInteractionAdapter(Adapter[LateInteractionConfig]):
 
     def document_token_sets(self, batch: Encoded) -> list[np.ndarray]:
         """Token vectors of a document batch, after pooling when configured."""
-        assert batch.tokens is not None
-        check_token_sets(batch.tokens)
-        return pool_token_sets(batch.tokens, self.config.pool_factor, self.config.protected_tokens)
+        tokens = check_token_sets(batch.tokens, "document")
+        return pool_token_sets(tokens, self.config.pool_factor, self.config.protected_tokens)
 
     def encode_documents(self, batch: Encoded) -> FieldVectors:
         return {self.name: [t.tolist() for t in self.document_token_sets(batch)]}
 
     def encode_queries(self, batch: Encoded) -> FieldVectors:
-        assert batch.tokens is not None
-        check_token_sets(batch.tokens)
-        return {self.name: [t.tolist() for t in batch.tokens]}
+        return {self.name: [t.tolist() for t in check_token_sets(batch.tokens, "query")]}

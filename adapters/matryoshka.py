@@ -12,11 +12,10 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from polyvec.adapters.base import Adapter, FieldVectors
-from polyvec.adapters.dense import truncate_and_normalise
-from polyvec.adapters.quantized import QuantizationConfig, to_quantization
-from polyvec.errors import ConfigError
+from polyvec.adapter import Adapter, FieldVectors
 from polyvec.fields import Datatype, Encoded, FieldConfig, VectorField
+from polyvec.quantization import QuantizationConfig, to_quantization
+from polyvec.vectors import encoder_size, l2_normalise, require_pooled
 
 
 class MatryoshkaConfig(FieldConfig):
@@ -25,7 +24,7 @@ class MatryoshkaConfig(FieldConfig):
     Attributes:
         dims: truncation sizes, e.g. ``[64, 128, 384]`` gives ``mrl64``, ``mrl128``, ``mrl384``.
         hnsw_dims: sizes that get an HNSW index (the rest are scanned exactly).
-        quantization: a quantized copy for every size (see ``polyvec.adapters.quantized``).
+        quantization: a quantized copy for every size (see ``polyvec.quantization``).
     """
 
     type: Literal["matryoshka"] = "matryoshka"
@@ -53,16 +52,7 @@ class MatryoshkaAdapter(Adapter[MatryoshkaConfig]):
     needs: ClassVar[frozenset[str]] = frozenset({"pooled"})
 
     def vector_fields(self) -> list[VectorField]:
-        full = self.encoder.dim
-        if full is None:
-            raise ConfigError(
-                f"fields.{self.name}: the encoder {self.encoder.name!r} gives no pooled vector"
-            )
-        too_big = [d for d in self.config.dims if d > full]
-        if too_big:
-            raise ConfigError(
-                f"fields.{self.name}.dims: {too_big} exceed the encoder's {full} dimensions"
-            )
+        encoder_size(self.encoder, "pooled", self.name, self.config.dims)
         return [
             VectorField(
                 name=f"{self.name}{d}",
@@ -76,11 +66,8 @@ class MatryoshkaAdapter(Adapter[MatryoshkaConfig]):
         ]
 
     def _vectors(self, batch: Encoded) -> FieldVectors:
-        assert batch.pooled is not None
-        return {
-            f"{self.name}{d}": truncate_and_normalise(batch.pooled, d).tolist()
-            for d in self.config.dims
-        }
+        pooled = require_pooled(batch.pooled)
+        return {f"{self.name}{d}": l2_normalise(pooled, d).tolist() for d in self.config.dims}
 
     encode_documents = _vectors
     encode_queries = _vectors

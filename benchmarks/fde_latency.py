@@ -22,9 +22,9 @@ from polyvec.adapters.fde import FDEAdapter, FDEConfig
 from polyvec.adapters.late_interaction import LateInteractionAdapter, LateInteractionConfig
 from polyvec.fields import Encoded, EncoderInfo
 from polyvec.plans import Stage, parse_plan
-from polyvec.store.base import StoredPoint
 from polyvec.store.edge import EdgeStore
 from polyvec.store.ids import point_id
+from polyvec.store.requests import QueryBuilder, point
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -68,7 +68,7 @@ def build(n_docs: int, args: argparse.Namespace, folder: str) -> tuple[EdgeStore
         vectors = {**late.encode_documents(batch), **fde.encode_documents(batch)}
         store.upsert(
             [
-                StoredPoint(
+                point(
                     point_id(first + i),
                     {k: v[i] for k, v in vectors.items()},
                     {"doc_id": first + i},
@@ -122,13 +122,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             print(f"{n_docs} documents x {args.tokens} tokens x {args.dim} dims", flush=True)
             store, queries = build(n_docs, args, folder)
+            requests = QueryBuilder(store.fields)
             t_exact, t_plan, recalls = [], [], []
             for q in queries:
                 start = time.perf_counter()
-                truth = [h.id for h in store.query(exact, q, args.k)]
+                truth = [h.id for h in store.query_batch([requests.request(exact, q, args.k)])[0]]
                 t_exact.append(time.perf_counter() - start)
                 start = time.perf_counter()
-                found = [h.id for h in store.query(plan, q, args.k)]
+                found = [h.id for h in store.query_batch([requests.request(plan, q, args.k)])[0]]
                 t_plan.append(time.perf_counter() - start)
                 recalls.append(len(set(truth) & set(found)) / len(truth))
             store.close()

@@ -20,20 +20,29 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeAlias, cast
+from typing import Any, cast
 
 import numpy as np
 from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr
 
 from polyvec import registry
-from polyvec.config import PipelineConfig, load_config, load_yaml
+from polyvec.config import load_config
 from polyvec.documents import Document
 from polyvec.encoders import PROBE_TEXT, Encoder
 from polyvec.errors import ConfigError, InvalidInputError, PolyvecError
 from polyvec.fields import Encoded
+from polyvec.frontend import (
+    OwnsPipeline,
+    PipelineSource,
+    PlanArg,
+    SearchDefaults,
+    config_from,
+    open_pipeline,
+    raw_score,
+    relevance,
+)
 from polyvec.pipeline import Pipeline
 from polyvec.plans import Stage
-from polyvec.plugins._ownership import ClosesOwnedPipeline
 from polyvec.store import Hit
 
 try:
@@ -52,11 +61,6 @@ except ImportError as err:
     raise _error from err
 
 __all__ = ["EmbeddingsEncoder", "PolyvecRetriever", "PolyvecVectorStore"]
-
-PipelineSource: TypeAlias = Pipeline | PipelineConfig | Mapping[str, Any] | str | os.PathLike[str]
-"""What the plugin classes are built from: a pipeline, a config (object or dict) or a YAML path."""
-
-PlanArg: TypeAlias = Stage | str | None
 
 # With only an ``embedding`` and no config: the store LangChain users expect from
 # ``from_texts`` (ephemeral, like ``InMemoryVectorStore``) holding one dense field.
@@ -142,34 +146,18 @@ class EmbeddingsEncoder(Encoder):
 # --- building a pipeline from what the user gave -----------------------------------------
 
 
-def _config_from(
-    source: PipelineConfig | Mapping[str, Any] | str | os.PathLike[str] | None,
-) -> tuple[PipelineConfig | None, set[str]]:
-    """The config given (or ``None``), and which top-level keys the user set."""
-    if source is None:
-        return None, set()
-    if isinstance(source, PipelineConfig):
-        return source, set(source.model_fields_set)
-    if isinstance(source, Mapping):
-        return load_config(dict(source)), set(source)
-    if isinstance(source, (str, os.PathLike)):
-        config = load_yaml(Path(source))
-        return config, set(config.model_fields_set)
-    raise InvalidInputError(
-        "expected a polyvec Pipeline, a PipelineConfig, a config dict or a YAML path, "
-        f"got {type(source).__name__}"
-    )
-
-
 def build_pipeline(
-    source: PipelineSource | None, embedding: Embeddings | None = None
+    source: PipelineSource | None,
+    embedding: Embeddings | None = None,
+    **connection: Any,
 ) -> tuple[Pipeline, bool]:
     """The pipeline ``source`` describes, and whether the caller owns (must close) it.
 
     With ``embedding``, the LangChain model is the encoder; a config that names no
     ``fields`` then gets one ``dense`` field, and no config at all an ephemeral
     ``:memory:`` store. A config with its own ``encoder:`` section and an ``embedding``
-    is ambiguous and refused.
+    is ambiguous and refused. ``connection``: ``client``, ``aclient``, ``collection_name``
+    (see :func:`polyvec.frontend.open_pipeline`).
     """
     if isinstance(source, Pipeline):
         if embedding is not None and not (
@@ -179,15 +167,15 @@ def build_pipeline(
                 "got both a Pipeline and embedding=: the pipeline already has its encoder; "
                 "pass one or the other"
             )
-        return source, False
-    config, given = _config_from(source)
+        return open_pipeline(source, **connection)
     if embedding is None:
-        if config is None:
+        if source is None and not connection.get("client"):
             raise InvalidInputError(
                 "nothing to build a store from: pass a Pipeline, a config (dict, "
-                "PipelineConfig or YAML path) or a LangChain embedding="
+                "PipelineConfig or YAML path), a client= or a LangChain embedding="
             )
-        return Pipeline(config), True
+        return open_pipeline(source, **connection)
+    config, given = config_from(source) if source is not None else (None, set())
     if "encoder" in given:
         raise ConfigError(
             "encoder: the config has an encoder section and embedding= was given too; "
@@ -196,9 +184,9 @@ def build_pipeline(
     raw: dict[str, Any] = config.model_dump(mode="python") if config is not None else {}
     if "fields" not in given:
         raw["fields"] = copy.deepcopy(_EMBEDDINGS_FIELDS)
-    if config is None:
+    if config is None and not connection.get("client"):
         raw["store"] = dict(_EPHEMERAL_STORE)
-    return Pipeline(load_config(raw), encoder=EmbeddingsEncoder(embedding)), True
+    return open_pipeline(load_config(raw), encoder=EmbeddingsEncoder(embedding), **connection)
 
 
 # --- conversions -----------------------------------------------------------------------
@@ -248,13 +236,6 @@ def _texts_to_documents(
     ]
 
 
-def _merge_limits(
-    default: Mapping[str, int] | None, given: Mapping[str, int] | None
-) -> dict[str, int] | None:
-    merged = {**(default or {}), **(given or {})}
-    return merged or None
-
-
 def _unexpected(kwargs: Mapping[str, Any], where: str, accepted: str) -> None:
     if kwargs:
         raise InvalidInputError(
@@ -265,7 +246,7 @@ def _unexpected(kwargs: Mapping[str, Any], where: str, accepted: str) -> None:
 # --- the vector store ------------------------------------------------------------------
 
 
-class PolyvecVectorStore(ClosesOwnedPipeline, VectorStore):
+class PolyvecVectorStore(OwnsPipeline, VectorStore):
     """A LangChain ``VectorStore`` over a polyvec :class:`~polyvec.Pipeline`.
 
     Args:
@@ -277,12 +258,14 @@ class PolyvecVectorStore(ClosesOwnedPipeline, VectorStore):
             ``dense`` field; with a config that names no ``fields``, one ``dense`` field.
         plan: default query plan (plan name, field name, plan string or ``Stage``).
         limits: default per-field candidate limits, e.g. ``{"dense": 200}``.
+        client: an existing ``QdrantClient`` to store the collection in (never closed).
+        aclient: an existing ``AsyncQdrantClient`` for the async twins.
+        collection_name: the collection to use (overrides the config's).
 
     Searches accept ``filter=`` (polyvec's simple dict form or a Qdrant filter),
-    ``plan=`` and ``limits=`` per call; per-call limits are merged over the defaults.
+    ``plan=`` and ``limits=`` per call; per-call limits are merged over the defaults
+    (:class:`polyvec.frontend.SearchDefaults`).
     """
-
-    _SEARCH_ARGS: ClassVar[str] = "filter, plan, limits"
 
     def __init__(
         self,
@@ -291,12 +274,20 @@ class PolyvecVectorStore(ClosesOwnedPipeline, VectorStore):
         *,
         plan: PlanArg = None,
         limits: Mapping[str, int] | None = None,
+        client: Any = None,
+        aclient: Any = None,
+        collection_name: str | None = None,
     ) -> None:
-        self._pipeline, self._owns_pipeline = build_pipeline(pipeline, embedding)
-        self.plan = plan
-        self.limits = dict(limits) if limits else None
-        if plan is not None or limits:
-            self._pipeline.plan(plan, self.limits)  # refuse an unknown plan or field now
+        self._pipeline, self._owns_pipeline = build_pipeline(
+            pipeline, embedding, client=client, aclient=aclient, collection_name=collection_name
+        )
+        try:
+            self._defaults = SearchDefaults(plan=plan, limits=dict(limits or {})).check(
+                self._pipeline
+            )
+        except BaseException:
+            self.close()
+            raise
 
     # --- properties and lifecycle -------------------------------------------------
 
@@ -304,6 +295,16 @@ class PolyvecVectorStore(ClosesOwnedPipeline, VectorStore):
     def pipeline(self) -> Pipeline:
         """The pipeline every call goes through."""
         return self._pipeline
+
+    @property
+    def plan(self) -> PlanArg:
+        """The default query plan."""
+        return self._defaults.plan
+
+    @property
+    def limits(self) -> dict[str, int] | None:
+        """The default per-field candidate limits."""
+        return dict(self._defaults.limits) or None
 
     @property
     def embeddings(self) -> Embeddings | None:
@@ -314,14 +315,12 @@ class PolyvecVectorStore(ClosesOwnedPipeline, VectorStore):
     # --- search arguments ------------------------------------------------------------
 
     def _search_args(self, k: int, kwargs: dict[str, Any], where: str) -> dict[str, Any]:
-        args = {
-            "k": k,
-            "filter": kwargs.pop("filter", None),
-            "plan": kwargs.pop("plan", None) or self.plan,
-            "limits": _merge_limits(self.limits, kwargs.pop("limits", None)),
-        }
-        _unexpected(kwargs, where, self._SEARCH_ARGS)
-        return args
+        _unexpected(
+            {k: v for k, v in kwargs.items() if k not in {"filter", "plan", "limits"}},
+            where,
+            "filter, plan, limits",
+        )
+        return self._defaults.merged(k=k, **kwargs)
 
     # --- writing -----------------------------------------------------------------------
 
@@ -425,13 +424,13 @@ class PolyvecVectorStore(ClosesOwnedPipeline, VectorStore):
     ) -> list[tuple[LCDocument, float]]:
         """Documents with the plan's raw root score (cosine, or a MaxSim sum)."""
         hits = self._hits(query, k, kwargs, "similarity_search_with_score")
-        return [(to_langchain(h), float(h.score or 0.0)) for h in hits]
+        return [(to_langchain(h), raw_score(h)) for h in hits]
 
     async def asimilarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[LCDocument, float]]:
         hits = await self._ahits(query, k, kwargs, "asimilarity_search_with_score")
-        return [(to_langchain(h), float(h.score or 0.0)) for h in hits]
+        return [(to_langchain(h), raw_score(h)) for h in hits]
 
     # The relevance of a MaxSim score depends on the query's length, which a score alone
     # does not carry: use the pipeline's own relevance (in [0, 1]) instead of a score fn.
@@ -439,13 +438,13 @@ class PolyvecVectorStore(ClosesOwnedPipeline, VectorStore):
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[LCDocument, float]]:
         hits = self._hits(query, k, kwargs, "similarity_search_with_relevance_scores")
-        return [(to_langchain(h), float(h.relevance or 0.0)) for h in hits]
+        return [(to_langchain(h), relevance(h)) for h in hits]
 
     async def _asimilarity_search_with_relevance_scores(
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[LCDocument, float]]:
         hits = await self._ahits(query, k, kwargs, "asimilarity_search_with_relevance_scores")
-        return [(to_langchain(h), float(h.relevance or 0.0)) for h in hits]
+        return [(to_langchain(h), relevance(h)) for h in hits]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         """Score -> relevance for the default plan, where a score alone determines it.
@@ -512,7 +511,7 @@ class PolyvecVectorStore(ClosesOwnedPipeline, VectorStore):
 # --- the retriever ---------------------------------------------------------------------
 
 
-class PolyvecRetriever(ClosesOwnedPipeline, BaseRetriever):
+class PolyvecRetriever(OwnsPipeline, BaseRetriever):
     """A LangChain retriever over a polyvec :class:`~polyvec.Pipeline`.
 
     Every field can be overridden per call: ``retriever.invoke(q, k=2, filter={...},
@@ -548,25 +547,43 @@ class PolyvecRetriever(ClosesOwnedPipeline, BaseRetriever):
         cls, path: str | os.PathLike[str], *, encoder: Encoder | None = None, **fields: Any
     ) -> PolyvecRetriever:
         """A retriever over the pipeline a YAML file describes (closed by :meth:`close`)."""
-        pipeline = Pipeline.from_yaml(Path(path), encoder=encoder)
+        return cls.from_source(Path(path), encoder=encoder, **fields)
+
+    @classmethod
+    def from_source(
+        cls,
+        source: PipelineSource,
+        *,
+        encoder: Encoder | None = None,
+        client: Any = None,
+        collection_name: str | None = None,
+        **fields: Any,
+    ) -> PolyvecRetriever:
+        """A retriever over anything a front end is built from (a pipeline, a config, a
+        config dict, a YAML path; optionally an existing ``QdrantClient``)."""
+        pipeline, owned = open_pipeline(
+            source, encoder=encoder, client=client, collection_name=collection_name
+        )
         try:
             retriever = cls(pipeline=pipeline, **fields)
         except BaseException:
-            pipeline.close()
+            if owned:
+                pipeline.close()
             raise
-        retriever._owns_pipeline = True
+        retriever._owns_pipeline = owned
         return retriever
 
     def _search_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs.pop("verbose", None)  # BaseRetriever.invoke leaves it in the call's kwargs
-        args = {
-            "k": kwargs.pop("k", self.k),
-            "filter": kwargs.pop("filter", self.filter),
-            "plan": kwargs.pop("plan", None) or self.plan,
-            "limits": _merge_limits(self.limits, kwargs.pop("limits", None)),
-        }
-        _unexpected(kwargs, "PolyvecRetriever", "k, filter, plan, limits")
-        return args
+        _unexpected(
+            {k: v for k, v in kwargs.items() if k not in {"k", "filter", "plan", "limits"}},
+            "PolyvecRetriever",
+            "k, filter, plan, limits",
+        )
+        defaults = SearchDefaults(
+            k=self.k, filter=self.filter, plan=self.plan, limits=self.limits or {}
+        )
+        return defaults.merged(**kwargs)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any

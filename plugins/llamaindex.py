@@ -3,14 +3,16 @@
 :class:`PolyvecVectorStore` encodes ``query_str`` itself with the pipeline's encoder
 (``is_embedding_query = False``), so a ``VectorStoreIndex`` needs no real embed model:
 ``VectorStoreIndex.from_vector_store(store, embed_model=MockEmbedding(embed_dim=1))``.
-Nodes' own embeddings are ignored. Every read and write goes through the pipeline; this
-module only translates LlamaIndex's types (nodes, ``MetadataFilters``) to polyvec's.
+Nodes' own embeddings are ignored. Every read and write goes through the pipeline and the
+front-end kit (:mod:`polyvec.frontend`); this module only translates LlamaIndex's types
+(nodes, ``MetadataFilters``, queries) to polyvec's.
 
 Stored layout: a node is a polyvec document whose id is the node id, whose text is
-``node.get_content(metadata_mode=NONE)`` and whose metadata is the node's own metadata
-(top level, so ``MetadataFilters`` on a user key work) plus what LlamaIndex needs to
-rebuild the node (``_node_content``, ``_node_type``) and its source document id under
-``ref_doc_id``, ``doc_id`` and ``document_id`` (LlamaIndex's convention).
+``node.get_content(metadata_mode=NONE)`` and whose metadata is the node's own metadata,
+exactly (so ``MetadataFilters`` on a user key work, and LangChain or the CLI show the same
+metadata). What LlamaIndex needs to rebuild the node (its JSON without text and metadata,
+its type) and its source document id live under the reserved ``frontend`` payload key,
+never in the user's metadata.
 """
 
 from __future__ import annotations
@@ -22,17 +24,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from qdrant_client import models
+
 from polyvec.config import PipelineConfig
 from polyvec.documents import Document
 from polyvec.encoders import Encoder
 from polyvec.errors import InvalidInputError
+from polyvec.filters import equals, metadata_key, one_of
+from polyvec.frontend import (
+    SOURCE_KEY,
+    OwnsPipeline,
+    PipelineSource,
+    SearchDefaults,
+    open_pipeline,
+    relevance,
+    source_filter,
+)
 from polyvec.pipeline import Pipeline
 from polyvec.plans import Stage
-from polyvec.plugins._ownership import ClosesOwnedPipeline
 from polyvec.registry import missing_dependency
-from polyvec.store.base import Hit, Store
-from polyvec.store.filters import equals, metadata_key, one_of
-from polyvec.store.ids import point_id
+from polyvec.store import Hit
 
 try:
     from llama_index.core.bridge.pydantic import PrivateAttr
@@ -56,10 +67,10 @@ except ImportError as err:  # pragma: no cover - exercised by a test that hides 
 
 __all__ = ["PolyvecVectorStore", "metadata_filters_to_qdrant"]
 
-# Where node_to_metadata_dict puts the source document id ("None" when there is none).
-_REF_DOC_KEYS = ("ref_doc_id", "doc_id", "document_id")
-_REF_DOC_KEY = "ref_doc_id"
+# What node_to_metadata_dict adds to a node's metadata; polyvec keeps none of it there.
 _NODE_CONTENT_KEY = "_node_content"
+_NODE_TYPE_KEY = "_node_type"
+_ADDED_KEYS = (_NODE_CONTENT_KEY, _NODE_TYPE_KEY, "ref_doc_id", "doc_id", "document_id")
 _RANGE = {
     FilterOperator.GT: "gt",
     FilterOperator.GTE: "gte",
@@ -86,12 +97,12 @@ def _is_datetime(value: Any) -> bool:
     return True
 
 
-def _equals(path: str, value: Any, f: MetadataFilter) -> dict[str, Any]:
+def _equals(path: str, value: Any, f: MetadataFilter) -> models.Condition:
     hint = "; use FilterOperator.IS_EMPTY for missing values" if value is None else ""
     return equals(path, value, f" ({f.operator.name}{hint})")
 
 
-def _one_of(path: str, values: list[Any], f: MetadataFilter) -> dict[str, Any]:
+def _one_of(path: str, values: list[Any], f: MetadataFilter) -> models.Condition:
     return one_of(path, values, f" ({f.operator.name})")
 
 
@@ -105,17 +116,23 @@ def _as_list(f: MetadataFilter) -> list[Any]:
     return [f.value]
 
 
-def _filter_condition(f: MetadataFilter) -> dict[str, Any]:
+def _range(path: str, op: FilterOperator, value: Any) -> models.FieldCondition:
+    bound = {_RANGE[op]: value}
+    kind = models.Range if _is_number(value) else models.DatetimeRange
+    return models.FieldCondition(key=path, range=kind(**bound))
+
+
+def _filter_condition(f: MetadataFilter) -> models.Condition:
     """One ``MetadataFilter`` as a Qdrant condition (or a nested Qdrant filter)."""
     path = metadata_key(f.key)
     op = f.operator
     if op == FilterOperator.EQ:
         return _equals(path, f.value, f)
     if op == FilterOperator.NE:  # like LlamaIndex: a node without the key matches
-        return {"must_not": [_equals(path, f.value, f)]}
+        return models.Filter(must_not=[_equals(path, f.value, f)])
     if op in _RANGE:
         if _is_number(f.value) or _is_datetime(f.value):
-            return {"key": path, "range": {_RANGE[op]: f.value}}
+            return _range(path, op, f.value)
         raise InvalidInputError(
             f"metadata filter on {f.key!r}: operator {op.name} needs a number or an ISO 8601 "
             f"datetime (Qdrant cannot order other strings), got {f.value!r}"
@@ -123,9 +140,9 @@ def _filter_condition(f: MetadataFilter) -> dict[str, Any]:
     if op in (FilterOperator.IN, FilterOperator.ANY):
         return _one_of(path, _as_list(f), f)
     if op == FilterOperator.NIN:  # like LlamaIndex: a node without the key matches
-        return {"must_not": [_one_of(path, _as_list(f), f)]}
+        return models.Filter(must_not=[_one_of(path, _as_list(f), f)])
     if op == FilterOperator.ALL:
-        return {"must": [_equals(path, v, f) for v in _as_list(f)]}
+        return models.Filter(must=[_equals(path, v, f) for v in _as_list(f)])
     if op == FilterOperator.CONTAINS:
         return _equals(path, f.value, f)
     if op in (FilterOperator.TEXT_MATCH, FilterOperator.TEXT_MATCH_INSENSITIVE):
@@ -135,11 +152,16 @@ def _filter_condition(f: MetadataFilter) -> dict[str, Any]:
                 f"got {f.value!r}"
             )
         if op == FilterOperator.TEXT_MATCH:  # exact, case-sensitive substring
-            return {"key": path, "match": {"substring": f.value}}
+            return models.FieldCondition(key=path, match=models.MatchSubstring(substring=f.value))
         # Qdrant's full-text match: every word of the value is a word of the field, any case
-        return {"key": path, "match": {"text": f.value}}
+        return models.FieldCondition(key=path, match=models.MatchText(text=f.value))
     if op == FilterOperator.IS_EMPTY:  # LlamaIndex: missing, null, [] or ""
-        return {"should": [{"is_empty": {"key": path}}, {"key": path, "match": {"value": ""}}]}
+        return models.Filter(
+            should=[
+                models.IsEmptyCondition(is_empty=models.PayloadField(key=path)),
+                models.FieldCondition(key=path, match=models.MatchValue(value="")),
+            ]
+        )
     raise InvalidInputError(
         f"metadata filter on {f.key!r}: operator {op!r} is not supported by polyvec; "
         f"supported: {', '.join(o.name for o in _SUPPORTED_OPERATORS)}"
@@ -169,8 +191,8 @@ _CLAUSE = {
 }
 
 
-def metadata_filters_to_qdrant(filters: MetadataFilters | None) -> dict[str, Any] | None:
-    """Translate LlamaIndex ``MetadataFilters`` into Qdrant's JSON filter syntax.
+def metadata_filters_to_qdrant(filters: MetadataFilters | None) -> models.Filter | None:
+    """Translate LlamaIndex ``MetadataFilters`` into a typed Qdrant filter.
 
     Keys are metadata keys (stored under ``metadata.``); nested ``MetadataFilters`` become
     nested Qdrant filters, and AND / OR / NOT become ``must`` / ``should`` / ``must_not``
@@ -187,7 +209,7 @@ def metadata_filters_to_qdrant(filters: MetadataFilters | None) -> dict[str, Any
         raise InvalidInputError(
             f"metadata filters: condition {condition!r} is not supported; use AND, OR or NOT"
         )
-    conditions: list[dict[str, Any]] = []
+    conditions: list[models.Condition] = []
     for item in filters.filters:
         if isinstance(item, MetadataFilters):
             nested = metadata_filters_to_qdrant(item)
@@ -197,41 +219,35 @@ def metadata_filters_to_qdrant(filters: MetadataFilters | None) -> dict[str, Any
             conditions.append(_filter_condition(item))
     if not conditions:
         return None
-    return {_CLAUSE[condition]: conditions}
-
-
-def _all_of(*filters: dict[str, Any] | None) -> dict[str, Any] | None:
-    parts = [f for f in filters if f]
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else {"must": parts}
-
-
-def _has_ids(node_ids: Sequence[str]) -> dict[str, Any]:
-    return {"must": [{"has_id": [point_id(i) for i in node_ids]}]}
-
-
-def _ref_docs(doc_ids: Sequence[str]) -> dict[str, Any]:
-    return {"must": [{"key": metadata_key(_REF_DOC_KEY), "match": {"any": list(doc_ids)}}]}
+    clause = _CLAUSE[condition]
+    return models.Filter(
+        must=conditions if clause == "must" else None,
+        should=conditions if clause == "should" else None,
+        must_not=conditions if clause == "must_not" else None,
+    )
 
 
 # --- the store ---------------------------------------------------------------------------
 
 
-class PolyvecVectorStore(ClosesOwnedPipeline, BasePydanticVectorStore):
+class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
     """A LlamaIndex vector store backed by a polyvec :class:`~polyvec.Pipeline`.
 
-    Build it from a live pipeline (``PolyvecVectorStore(pipeline)``; the caller closes the
-    pipeline), or let it open and own one with :meth:`from_config` / :meth:`from_yaml`
-    (closed by :meth:`close`).
-
-    Attributes:
+    Args:
+        pipeline: a :class:`~polyvec.Pipeline` (used as is; the caller closes it), or what
+            to build one from: a ``PipelineConfig``, a config dict or a YAML path (then
+            :meth:`close` closes it). ``None``: the default configuration.
         plan: the query plan of every query (a plan name, a field name or a plan string
             such as ``"dense:100 -> tokens"``); ``None``: the pipeline's default plan.
         limits: per-field candidate limits overriding the plan's, e.g. ``{"dense": 300}``.
+        client: an existing ``QdrantClient`` to store the collection in (never closed).
+        aclient: an existing ``AsyncQdrantClient`` for the async twins.
+        collection_name: the collection to use (overrides the config's).
+        encoder: use this encoder instead of the configured one.
 
-    A query can override both through the retriever:
-    ``index.as_retriever(vector_store_kwargs={"plan": "tokens"})``.
+    A query can override ``plan`` and ``limits`` through the retriever:
+    ``index.as_retriever(vector_store_kwargs={"plan": "tokens"})``; its ``limits`` are
+    merged over the store's.
     """
 
     stores_text: bool = True
@@ -241,102 +257,96 @@ class PolyvecVectorStore(ClosesOwnedPipeline, BasePydanticVectorStore):
 
     _pipeline: Pipeline = PrivateAttr()
     _owns_pipeline: bool = PrivateAttr(default=False)
+    _defaults: SearchDefaults = PrivateAttr()
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        pipeline: PipelineSource | None = None,
         *,
         plan: str | Stage | None = None,
         limits: Mapping[str, int] | None = None,
-        owns_pipeline: bool = False,
+        client: Any = None,
+        aclient: Any = None,
+        collection_name: str | None = None,
+        encoder: Encoder | None = None,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(pipeline, Pipeline):
-            raise InvalidInputError(
-                f"PolyvecVectorStore needs a polyvec.Pipeline, got {type(pipeline).__name__}; "
-                "use PolyvecVectorStore.from_config(...) or .from_yaml(path) to open one"
-            )
         # through a dict: mypy sees only BasePydanticVectorStore's fields in its __init__
         fields: dict[str, Any] = {"plan": plan, "limits": dict(limits) if limits else None}
         super().__init__(**fields, **kwargs)
-        pipeline.plan(plan, limits)  # a bad plan or limit fails now, not at the first query
-        self._pipeline = pipeline
-        self._owns_pipeline = owns_pipeline
+        built, owned = open_pipeline(
+            pipeline,
+            encoder=encoder,
+            client=client,
+            aclient=aclient,
+            collection_name=collection_name,
+        )
+        try:
+            self._defaults = SearchDefaults(plan=plan, limits=dict(limits or {})).check(built)
+        except BaseException:
+            if owned:
+                built.close()
+            raise
+        self._pipeline = built
+        self._owns_pipeline = owned
 
     @classmethod
     def from_config(
-        cls,
-        config: PipelineConfig | Mapping[str, Any],
-        *,
-        encoder: Encoder | None = None,
-        store: Store | None = None,
-        plan: str | Stage | None = None,
-        limits: Mapping[str, int] | None = None,
+        cls, config: PipelineConfig | Mapping[str, Any], **kwargs: Any
     ) -> PolyvecVectorStore:
         """Open a pipeline from a config dict or ``PipelineConfig``; :meth:`close` closes it."""
-        pipeline = Pipeline.from_config(config, encoder=encoder, store=store)
-        return cls._owning(pipeline, plan, limits)
+        return cls(config, **kwargs)
 
     @classmethod
-    def from_yaml(
-        cls,
-        path: str | Path,
-        *,
-        encoder: Encoder | None = None,
-        plan: str | Stage | None = None,
-        limits: Mapping[str, int] | None = None,
-    ) -> PolyvecVectorStore:
+    def from_yaml(cls, path: str | Path, **kwargs: Any) -> PolyvecVectorStore:
         """Open a pipeline from a YAML file; :meth:`close` closes it."""
-        pipeline = Pipeline.from_yaml(path, encoder=encoder)
-        return cls._owning(pipeline, plan, limits)
-
-    @classmethod
-    def _owning(
-        cls, pipeline: Pipeline, plan: str | Stage | None, limits: Mapping[str, int] | None
-    ) -> PolyvecVectorStore:
-        try:
-            return cls(pipeline, plan=plan, limits=limits, owns_pipeline=True)
-        except BaseException:
-            pipeline.close()
-            raise
+        return cls(Path(path), **kwargs)
 
     @classmethod
     def class_name(cls) -> str:
         return "PolyvecVectorStore"
 
     @property
-    def client(self) -> Pipeline:
+    def pipeline(self) -> Pipeline:
         """The pipeline every call goes through."""
         return self._pipeline
 
     @property
-    def pipeline(self) -> Pipeline:
+    def client(self) -> Pipeline:
+        """The pipeline (LlamaIndex's name for a store's backend)."""
         return self._pipeline
 
     # --- nodes <-> polyvec documents ------------------------------------------------------
 
-    def _document(self, node: BaseNode) -> Document:
-        metadata = node_to_metadata_dict(node, remove_text=True)
-        if node.ref_doc_id is None:
-            # node_to_metadata_dict writes the string "None" here: a later delete("None")
-            # would remove every node without a source. Keep the user's own values, if any.
-            own = json.loads(metadata[_NODE_CONTENT_KEY]).get("metadata") or {}
-            for key in _REF_DOC_KEYS:
-                if key in own:
-                    metadata[key] = own[key]
-                else:
-                    metadata.pop(key, None)
+    @staticmethod
+    def _document(node: BaseNode) -> Document:
+        added = node_to_metadata_dict(node, remove_text=True)
+        content = json.loads(added[_NODE_CONTENT_KEY])
+        content["metadata"] = {}  # stored once, as the document's metadata
+        frontend: dict[str, Any] = {"node": json.dumps(content), "type": added[_NODE_TYPE_KEY]}
+        if node.ref_doc_id is not None:
+            frontend[SOURCE_KEY] = node.ref_doc_id
         return Document(
             text=node.get_content(metadata_mode=MetadataMode.NONE),
             id=node.node_id,
-            metadata=metadata,
+            metadata=dict(node.metadata),
+            frontend=frontend,
         )
 
     @staticmethod
     def _node(hit: Hit) -> BaseNode:
-        if _NODE_CONTENT_KEY in hit.metadata:
-            return metadata_dict_to_node(hit.metadata, text=hit.text)
-        # written by Pipeline.ingest or the CLI, not through LlamaIndex
+        if "node" in hit.frontend:
+            node = metadata_dict_to_node(
+                {_NODE_CONTENT_KEY: hit.frontend["node"], _NODE_TYPE_KEY: hit.frontend["type"]},
+                text=hit.text,
+            )
+            node.metadata = dict(hit.metadata)
+            return node
+        if _NODE_CONTENT_KEY in hit.metadata:  # written by polyvec 0.1 (bookkeeping in metadata)
+            node = metadata_dict_to_node(hit.metadata, text=hit.text)
+            node.metadata = {k: v for k, v in node.metadata.items() if k not in _ADDED_KEYS}
+            return node
+        # written by Pipeline.ingest, LangChain or the CLI, not through LlamaIndex
         return TextNode(id_=str(hit.id), text=hit.text, metadata=dict(hit.metadata))
 
     # --- queries --------------------------------------------------------------------------
@@ -358,37 +368,38 @@ class PolyvecVectorStore(ClosesOwnedPipeline, BasePydanticVectorStore):
                 "PolyvecVectorStore encodes the query text itself: the query needs query_str "
                 "(query_embedding is ignored)"
             )
-        # An empty list restricts nothing: VectorStoreIndex.as_retriever() passes
-        # node_ids=[] to every store that keeps the text itself.
-        flt = _all_of(
-            metadata_filters_to_qdrant(query.filters),
-            _ref_docs(query.doc_ids) if query.doc_ids else None,
-            _has_ids(query.node_ids) if query.node_ids else None,
+        metadata = metadata_filters_to_qdrant(query.filters)
+        sources = source_filter(query.doc_ids) if query.doc_ids else None
+        flt = (
+            models.Filter(must=[f for f in (metadata, sources) if f])
+            if metadata or sources
+            else None
         )
+        # An empty node_ids list restricts nothing: VectorStoreIndex.as_retriever() passes
+        # node_ids=[] to every store that keeps the text itself.
         return {
             "query": query.query_str,
-            "k": query.similarity_top_k,
-            "filter": flt,
-            "plan": kwargs.get("plan", self.plan),
-            "limits": kwargs.get("limits", self.limits),
+            **self._defaults.merged(
+                k=query.similarity_top_k,
+                filter=flt,
+                plan=kwargs.get("plan"),
+                limits=kwargs.get("limits"),
+                ids=list(query.node_ids) if query.node_ids else None,
+            ),
         }
 
     def _result(self, hits: list[Hit]) -> VectorStoreQueryResult:
         nodes = [self._node(hit) for hit in hits]
         return VectorStoreQueryResult(
-            nodes=nodes,
-            similarities=[
-                float(h.relevance if h.relevance is not None else h.score or 0.0) for h in hits
-            ],
-            ids=[n.node_id for n in nodes],
+            nodes=nodes, similarities=[relevance(h) for h in hits], ids=[n.node_id for n in nodes]
         )
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` best nodes for ``query.query_str``.
 
         Honours ``filters``, ``doc_ids`` (source documents) and ``node_ids`` (empty lists
-        restrict nothing, as in LlamaIndex). Options: ``plan`` and ``limits`` override the
-        store's for this query.
+        restrict nothing, as in LlamaIndex). Options: ``plan`` replaces the store's plan and
+        ``limits`` are merged over the store's for this query.
         """
         args = self._search_args(query, kwargs)
         return self._result(self._pipeline.search(args.pop("query"), **args))
@@ -416,10 +427,10 @@ class PolyvecVectorStore(ClosesOwnedPipeline, BasePydanticVectorStore):
 
         Nodes without a source document are never matched (not even by ``"None"``).
         """
-        self._pipeline.delete_where(_ref_docs([ref_doc_id]))
+        self._pipeline.delete_where(source_filter([ref_doc_id]))
 
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        await asyncio.to_thread(self.delete, ref_doc_id)
+        await self._pipeline.adelete_where(source_filter([ref_doc_id]))
 
     def delete_nodes(
         self,
@@ -435,13 +446,10 @@ class PolyvecVectorStore(ClosesOwnedPipeline, BasePydanticVectorStore):
             )
         if node_ids is not None and not node_ids:
             return
-        if flt is None:
-            assert node_ids is not None
+        if flt is None and node_ids is not None:
             self._pipeline.delete(node_ids)
         else:
-            self._pipeline.delete_where(
-                _all_of(flt, _has_ids(node_ids) if node_ids is not None else None)
-            )
+            self._pipeline.delete_where(flt, ids=node_ids)
 
     async def adelete_nodes(
         self,
@@ -449,10 +457,7 @@ class PolyvecVectorStore(ClosesOwnedPipeline, BasePydanticVectorStore):
         filters: MetadataFilters | None = None,
         **delete_kwargs: Any,
     ) -> None:
-        if node_ids and metadata_filters_to_qdrant(filters) is None:
-            await self._pipeline.adelete(node_ids)
-        else:
-            await asyncio.to_thread(self.delete_nodes, node_ids, filters)
+        await asyncio.to_thread(self.delete_nodes, node_ids, filters)
 
     def clear(self) -> None:
         """Delete every node (the collection and its manifest stay)."""
@@ -478,11 +483,7 @@ class PolyvecVectorStore(ClosesOwnedPipeline, BasePydanticVectorStore):
         if flt is None and node_ids is not None:
             hits = self._pipeline.get(node_ids)
         else:
-            flt = _all_of(flt, _has_ids(node_ids) if node_ids is not None else None)
-            hits = self._pipeline.get_where(flt)
-            if node_ids is not None:
-                order = {str(i): n for n, i in enumerate(node_ids)}
-                hits.sort(key=lambda h: order.get(str(h.id), len(order)))
+            hits = self._pipeline.get_where(flt, ids=node_ids)
         return [self._node(hit) for hit in hits]
 
     async def aget_nodes(
@@ -490,6 +491,4 @@ class PolyvecVectorStore(ClosesOwnedPipeline, BasePydanticVectorStore):
         node_ids: list[str] | None = None,
         filters: MetadataFilters | None = None,
     ) -> list[BaseNode]:
-        if node_ids and metadata_filters_to_qdrant(filters) is None:
-            return [self._node(hit) for hit in await self._pipeline.aget(node_ids)]
         return await asyncio.to_thread(self.get_nodes, node_ids, filters)

@@ -19,7 +19,11 @@ from polyvec.encoders import SentenceTransformerEncoder
 from polyvec.fields import Encoded
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-BACKENDS = ["edge", "memory"]
+LOOPBACK = pytest.mark.allow_hosts(["127.0.0.1"])  # pytest-socket: only the test double
+# Every store behaviour runs on Qdrant Edge, qdrant-client's local mode (":memory:") and
+# qdrant-client's remote REST path against the loopback double (tests/qdrant_double.py).
+BACKENDS = ["edge", "memory", pytest.param("remote", marks=LOOPBACK)]
+_DOUBLES: dict[str, Any] = {}  # one double (one engine) per test folder, stopped at the end
 
 
 class MemoizedEncoder(SentenceTransformerEncoder):
@@ -61,7 +65,33 @@ def encoder(raw_encoder: SentenceTransformerEncoder) -> SentenceTransformerEncod
     return MemoizedEncoder(raw_encoder)
 
 
+def qdrant_double(tmp_path: Path) -> Any:
+    """The loopback Qdrant double of a test folder (started on first use)."""
+    from tests.qdrant_double import QdrantDouble
+
+    key = str(tmp_path)
+    if key not in _DOUBLES:
+        _DOUBLES[key] = QdrantDouble().start()
+    return _DOUBLES[key]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_doubles() -> Iterator[None]:
+    yield
+    for double in _DOUBLES.values():
+        double.stop()
+
+
 def store_config(backend: str, tmp_path: Path, collection: str = "test") -> dict[str, Any]:
+    if backend == "remote":  # qdrant-client's REST code path, against the loopback double
+        # qdrant-client's version check runs in a thread that would outlive the test (and
+        # its loopback permission); tests/test_remote.py exercises it on its own
+        return {
+            "type": "qdrant",
+            "url": qdrant_double(tmp_path).url,
+            "collection": collection,
+            "check_compatibility": False,
+        }
     if backend == "edge":
         return {"type": "edge", "path": str(tmp_path / "edge"), "collection": collection}
     if backend == "qdrant-path":  # qdrant-client local mode on disk: survives a close

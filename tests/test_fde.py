@@ -53,7 +53,7 @@ def test_fde_seed_is_part_of_the_collection_identity(
     p.close()
     other_seed = [FIELDS[0], {**FIELDS[1], "seed": 43}]
     with pytest.raises(
-        CollectionMismatchError, match=r"adapters\.1\.seed: collection has 42, pipeline has 43"
+        CollectionMismatchError, match=r"adapters\.fde\.seed: collection has 42, pipeline has 43"
     ):
         Pipeline.from_config(
             {"fields": other_seed, "store": store_config("edge", tmp_path)}, encoder=encoder

@@ -178,10 +178,13 @@ def test_chunking_and_batching_do_not_change_results() -> None:
     threaded = FDEEncoder(params, chunk_elements=1, n_threads=3)
     single = FDEEncoder(params, chunk_elements=1, n_threads=1)
 
-    np.testing.assert_array_equal(tiny_chunks, whole)
-    np.testing.assert_array_equal(one_by_one, whole)
-    np.testing.assert_array_equal(threaded.encode_documents(docs), whole)
-    np.testing.assert_array_equal(threaded.encode_queries(docs), single.encode_queries(docs))
+    # BLAS may block a product differently for a different number of rows, which moves the
+    # last float32 bit on some CPUs (seen 2026-12-01: 3e-7); anything more is a real change
+    same = {"rtol": 0, "atol": 1e-6}
+    np.testing.assert_allclose(tiny_chunks, whole, **same)
+    np.testing.assert_allclose(one_by_one, whole, **same)
+    np.testing.assert_allclose(threaded.encode_documents(docs), whole, **same)
+    np.testing.assert_allclose(threaded.encode_queries(docs), single.encode_queries(docs), **same)
 
 
 def test_encoding_limits_blas_threads_only_while_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:

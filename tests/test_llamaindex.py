@@ -251,12 +251,14 @@ def test_filter_conditions_nest(filled, case: FilterCase) -> None:
     assert _ids(store.get_nodes(filters=case.filters)) == case.expected
 
 
-def test_filters_become_qdrant_json_under_metadata() -> None:
+def test_filters_become_typed_qdrant_filters_under_metadata() -> None:
     flt = _all(
         _f("topic", F.EQ, "pets"),
         _all(_f("year", F.GT, 2020), _f("rating", F.EQ, 4.5), condition=FilterCondition.OR),
     )
-    assert metadata_filters_to_qdrant(flt) == {
+    typed = metadata_filters_to_qdrant(flt)
+    assert typed is not None
+    assert typed.model_dump(mode="json", exclude_none=True) == {
         "must": [
             {"key": "metadata.topic", "match": {"value": "pets"}},
             {
@@ -360,7 +362,19 @@ def test_user_metadata_named_like_llamaindex_keys_is_kept(store: PolyvecVectorSt
     store.add([_node("own", "a node with its own doc_id key", doc_id="mine")])
     (node,) = store.get_nodes(["own"])
     assert node.metadata == {"doc_id": "mine"} and node.ref_doc_id is None
-    assert store.pipeline.get(["own"])[0].metadata["doc_id"] == "mine"
+    assert store.pipeline.get(["own"])[0].metadata == {"doc_id": "mine"}
+
+
+def test_bookkeeping_stays_out_of_the_users_metadata(store: PolyvecVectorStore) -> None:
+    """LlamaIndex's node JSON, type and source id live under the reserved payload key."""
+    node = _node("kept", "a node with a source", topic="x")
+    node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id="parent")
+    store.add([node])
+    (hit,) = store.pipeline.get(["kept"])
+    assert hit.metadata == {"topic": "x"}
+    assert hit.frontend["source"] == "parent" and "node" in hit.frontend
+    (again,) = store.get_nodes(["kept"])
+    assert again.ref_doc_id == "parent" and again.metadata == {"topic": "x"}
 
 
 def test_get_nodes_by_ids_filters_both_or_neither(store: PolyvecVectorStore) -> None:
@@ -486,8 +500,10 @@ def test_constructors(encoder, tmp_path: Path) -> None:
         PolyvecVectorStore.from_yaml(path, encoder=encoder, plan="nope")
     with PolyvecVectorStore.from_yaml(path, encoder=encoder) as store:  # released after the error
         assert store.pipeline.count() == 1
-    with pytest.raises(InvalidInputError, match=r"polyvec\.Pipeline"):
-        PolyvecVectorStore("not a pipeline")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"polyvec Pipeline"):
+        PolyvecVectorStore(42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        PolyvecVectorStore(tmp_path / "missing.yaml")
 
 
 def test_missing_llamaindex_names_the_extra(monkeypatch) -> None:

@@ -248,10 +248,10 @@ def test_collections_built_before_a_setting_existed_still_open(
     p.close()
     manifest_path = tmp_path / "edge" / "test" / "polyvec.json"
     manifest = json.loads(manifest_path.read_text())
-    for adapter in manifest["adapters"]:
+    for adapter in manifest["adapters"].values():
         adapter.pop("quantization")  # as if written before quantization existed
-    manifest["adapters"][0].pop("pool_factor")
-    manifest["fields"][0].pop("hnsw_m")
+    manifest["adapters"]["tokens"].pop("pool_factor")
+    manifest["fields"]["tokens"].pop("hnsw_m")
     manifest_path.write_text(json.dumps(manifest))
     fields = [{"type": "late_interaction"}, {"type": "dense"}]
     with Pipeline.from_config(
@@ -260,8 +260,44 @@ def test_collections_built_before_a_setting_existed_still_open(
         assert again.count() == 2
     pooled = [{"type": "late_interaction", "pool_factor": 2}, {"type": "dense"}]
     with pytest.raises(
-        CollectionMismatchError, match=r"adapters\.0\.pool_factor: not in the collection"
+        CollectionMismatchError, match=r"adapters\.tokens\.pool_factor: not in the collection"
     ):
         Pipeline.from_config(
             {"fields": pooled, "store": store_config("edge", tmp_path)}, encoder=encoder
         )
+
+
+def test_manifest_is_keyed_by_name_and_format_checked(
+    make_pipeline, encoder, tmp_path: Path
+) -> None:
+    """A reordered identical config opens; a format-1 manifest (lists) opens; a newer format
+    and a genuinely different config are refused, every difference named."""
+    import json
+
+    p = make_pipeline("edge")
+    p.ingest(DOCS[:2])
+    p.close()
+    store = store_config("edge", tmp_path)
+    reordered = [{"type": "dense"}, {"type": "late_interaction"}]
+    with Pipeline.from_config({"fields": reordered, "store": store}, encoder=encoder) as again:
+        assert again.count() == 2
+    manifest_path = tmp_path / "edge" / "test" / "polyvec.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["format"] == 2 and set(manifest["fields"]) == {"tokens", "dense"}
+    old = dict(manifest, format=1)
+    old["fields"] = list(manifest["fields"].values())
+    old["adapters"] = list(manifest["adapters"].values())
+    old["defaults"] = {}
+    manifest_path.write_text(json.dumps(old))
+    with Pipeline.from_config({"fields": reordered, "store": store}, encoder=encoder) as again:
+        assert again.count() == 2
+    manifest_path.write_text(json.dumps(dict(manifest, format=99)))
+    with pytest.raises(CollectionMismatchError, match="format 99, newer"):
+        Pipeline.from_config({"fields": reordered, "store": store}, encoder=encoder)
+    manifest_path.write_text(json.dumps(manifest))
+    different = [{"type": "dense", "dim": 64}, {"type": "late_interaction", "datatype": "float16"}]
+    with pytest.raises(CollectionMismatchError) as refused:
+        Pipeline.from_config({"fields": different, "store": store}, encoder=encoder)
+    message = str(refused.value)
+    assert "fields.dense.size: collection has 384, pipeline has 64" in message
+    assert "fields.tokens.datatype: collection has 'float32', pipeline has 'float16'" in message

@@ -13,7 +13,9 @@ from polyvec.errors import (
     InvalidInputError,
     MissingDependencyError,
     PolyvecError,
+    StoreError,
     StoreLockedError,
+    StoreUnavailableError,
 )
 from polyvec.pipeline import Pipeline
 from polyvec.plans import Stage, chain, parse_plan
@@ -30,7 +32,9 @@ __all__ = [
     "PipelineConfig",
     "PolyvecError",
     "Stage",
+    "StoreError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "__version__",
     "chain",
     "load_config",

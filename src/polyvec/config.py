@@ -8,6 +8,7 @@ Every error is re-raised as :class:`~polyvec.errors.ConfigError` naming the key 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -46,39 +47,130 @@ class EncoderConfig(StrictModel):
     trust_remote_code: bool = False
 
 
-class EdgeStoreConfig(StrictModel):
+PayloadIndexType = Literal["keyword", "integer", "float", "bool", "datetime", "text", "uuid"]
+
+
+class _StoreConfigBase(StrictModel):
+    """What every store config has: the collection and the payload indexes to build."""
+
+    collection: str = "polyvec"
+    payload_indexes: dict[str, PayloadIndexType] = Field(default_factory=dict)
+    """Metadata keys to index, with their type, e.g. ``{topic: keyword, year: integer}``:
+    filters on them stay fast on large collections (polyvec always indexes its own id key)."""
+
+
+class EdgeStoreConfig(_StoreConfigBase):
     """``store: {type: edge}`` — Qdrant Edge, the embedded on-disk engine (the default)."""
 
     type: Literal["edge"] = "edge"
     path: str = "./polyvec_data"
-    collection: str = "polyvec"
     wal: bool = True
 
 
-class QdrantStoreConfig(StrictModel):
-    """``store: {type: qdrant}`` — qdrant-client: a server/cluster (``url``), a local
-    file store (``path``) or ``location: ":memory:"``."""
+class QdrantStoreConfig(_StoreConfigBase):
+    """``store: {type: qdrant}`` — qdrant-client: a Qdrant server or cluster (``url``,
+    ``host`` or ``location: "http://..."``), a local file store (``path``) or
+    ``location: ":memory:"``.
+
+    Connection settings are passed to ``QdrantClient`` / ``AsyncQdrantClient`` as they are
+    (:meth:`client_options`); collection settings to ``create_collection``
+    (:meth:`collection_options`). Nothing here is re-threaded by hand elsewhere.
+    """
 
     type: Literal["qdrant"]
-    collection: str = "polyvec"
+    # --- where (at most one; none only when a client is handed in) ---
     location: str | None = None
     url: str | None = None
+    host: str | None = None
     path: str | None = None
-    api_key: SecretStr | None = None
+    # --- how to connect ---
+    port: int | None = Field(default=6333, gt=0)
+    grpc_port: int = Field(default=6334, gt=0)
     prefer_grpc: bool = False
-    timeout: int | None = None
+    https: bool | None = None
+    prefix: str | None = None
+    api_key: SecretStr | None = None
+    api_key_env: str | None = "QDRANT_API_KEY"
+    """Read the API key from this environment variable when ``api_key`` is not given."""
+    timeout: int = Field(default=10, gt=0)
+    """Seconds each request may take; an unreachable server fails within it."""
+    check_compatibility: bool = True
+    """Let qdrant-client compare its version with the server's (in a background thread)."""
+    # --- the collection (used when polyvec creates it) ---
     shard_number: int | None = Field(default=None, gt=0)
     replication_factor: int | None = Field(default=None, gt=0)
+    write_consistency_factor: int | None = Field(default=None, gt=0)
+    on_disk: bool | None = None
+    """Keep the original vectors on disk (memory-mapped) instead of in RAM."""
+    on_disk_payload: bool | None = None
+    # --- uploads ---
+    upload_batch_size: int = Field(default=64, gt=0)
+    upload_parallel: int = Field(default=4, gt=0)
+    """Batches sent at once to a server (local mode sends one at a time)."""
 
     @model_validator(mode="after")
     def _one_location(self) -> QdrantStoreConfig:
-        given = [k for k in ("location", "url", "path") if getattr(self, k)]
-        if len(given) != 1:
+        given = [k for k in ("location", "url", "host", "path") if getattr(self, k)]
+        if len(given) > 1:
             raise ValueError(
-                "give exactly one of 'location' (':memory:'), 'url' (a server) or "
-                f"'path' (a local folder); got {given or 'none'}"
+                "give one of 'location' (':memory:' or a URL), 'url' or 'host' (a server) "
+                f"or 'path' (a local folder); got {given}"
             )
         return self
+
+    def resolved_api_key(self) -> str | None:
+        """The API key: given, else from ``api_key_env`` (never logged, never stored)."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env) or None
+        return None
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``QdrantClient`` / ``AsyncQdrantClient``."""
+        options: dict[str, Any] = {
+            "location": self.location,
+            "url": self.url,
+            "host": self.host,
+            "path": self.path,
+        }
+        if self.is_remote():
+            options.update(
+                port=self.port,
+                grpc_port=self.grpc_port,
+                prefer_grpc=self.prefer_grpc,
+                https=self.https,
+                prefix=self.prefix,
+                api_key=self.resolved_api_key(),
+                timeout=self.timeout,
+                check_compatibility=self.check_compatibility,
+            )
+        return {k: v for k, v in options.items() if v is not None}
+
+    def collection_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``create_collection`` besides the vectors."""
+        options = {
+            "shard_number": self.shard_number,
+            "replication_factor": self.replication_factor,
+            "write_consistency_factor": self.write_consistency_factor,
+            "on_disk_payload": self.on_disk_payload,
+        }
+        return {k: v for k, v in options.items() if v is not None}
+
+    def is_remote(self) -> bool:
+        """Whether the settings name a server (a URL or host), as qdrant-client decides it."""
+        if self.url or self.host:
+            return True
+        return bool(self.location) and self.location != ":memory:"
+
+    def describe_location(self) -> str:
+        """Where the collection lives, for messages: a URL or path, never a secret."""
+        if self.url or (self.location and self.location != ":memory:"):
+            return str(self.url or self.location)
+        if self.host:
+            scheme = "https" if self.https else "http"
+            return f"{scheme}://{self.host}:{self.port}"
+        return str(self.path or self.location or "a client handed in")
 
 
 StoreConfig = Annotated[EdgeStoreConfig | QdrantStoreConfig, Field(discriminator="type")]

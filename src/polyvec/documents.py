@@ -11,11 +11,18 @@ from polyvec.errors import InvalidInputError
 
 @dataclass
 class Document:
-    """A text with an optional id (str or int, kept exactly) and JSON-like metadata."""
+    """A text with an optional id (str or int, kept exactly) and JSON-like metadata.
+
+    Attributes:
+        frontend: a front end's own bookkeeping (e.g. LlamaIndex's serialised node and its
+            source document id under ``source``), stored beside the text under a reserved
+            payload key — never mixed into the user's ``metadata``.
+    """
 
     text: str
     id: str | int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    frontend: dict[str, Any] | None = None
 
 
 def as_document(item: Document | Mapping[str, Any] | str, position: int) -> Document:

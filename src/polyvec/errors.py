@@ -28,3 +28,17 @@ class StoreLockedError(PolyvecError):
 
 class InvalidInputError(PolyvecError, ValueError):
     """A document, id, query or filter given to polyvec cannot be used as it is."""
+
+
+class StoreError(PolyvecError):
+    """The store backend (Qdrant Edge or a Qdrant server) refused or failed an operation.
+
+    The message names the backend, the operation and what the backend said.
+    """
+
+
+class StoreUnavailableError(StoreError, ConnectionError):
+    """A Qdrant server could not be reached or did not answer within the timeout.
+
+    The message names the URL (never the API key) and the timeout.
+    """

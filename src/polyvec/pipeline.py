@@ -13,22 +13,29 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from qdrant_client import models
 from tqdm.auto import tqdm
 
 from polyvec import registry
-from polyvec.adapters.base import Adapter
+from polyvec.adapter import Adapter
 from polyvec.config import EncoderConfig, PipelineConfig, load_config, load_yaml
 from polyvec.documents import Document, as_document
 from polyvec.encoders import Encoder, MultiVectorCheckpointEncoder, SentenceTransformerEncoder
-from polyvec.errors import ConfigError, InvalidInputError
+from polyvec.errors import InvalidInputError
 from polyvec.fields import VectorField
-from polyvec.plans import Stage
+from polyvec.filters import FRONTEND_KEY, ID_KEY, METADATA_KEY, TEXT_KEY, all_of, to_filter
+from polyvec.plans import Stage, validate_plan
 from polyvec.sizes import bytes_per_document
-from polyvec.store import Hit, Store, StoredPoint, open_backend
-from polyvec.store.base import ID_KEY, METADATA_KEY, TEXT_KEY
-from polyvec.store.filters import to_qdrant_json
+from polyvec.store import Hit, Store, open_backend
 from polyvec.store.ids import new_id, point_id
 from polyvec.store.manifest import MANIFEST_FORMAT
+from polyvec.store.requests import (
+    BUILTIN_PAYLOAD_INDEXES,
+    QueryBuilder,
+    json_payload,
+    payload_index_schema,
+    point,
+)
 
 _PROGRESS_MIN_DOCS = 500
 
@@ -66,7 +73,18 @@ class Pipeline:
         *,
         encoder: Encoder | None = None,
         store: Store | None = None,
+        client: Any = None,
+        aclient: Any = None,
     ) -> None:
+        """Open (or create) the collection ``config`` describes.
+
+        Args:
+            encoder: use this encoder instead of building the configured one.
+            store: use this (unopened) store instead of building the configured one.
+            client: an existing ``qdrant_client.QdrantClient`` for a ``qdrant`` store; the
+                pipeline uses it and never closes it.
+            aclient: an existing ``AsyncQdrantClient`` for the async twins, likewise.
+        """
         self.config = config
         self.encoder = encoder or build_encoder(config.encoder)
         encoder_info = self.encoder.info()
@@ -80,9 +98,20 @@ class Pipeline:
                 self.vector_fields[vf.name] = vf
                 self._owner[vf.name] = adapter
         self._encoder_info = encoder_info
-        self.store = store or open_backend(config.store)
-        self.store.open(list(self.vector_fields.values()), self.manifest())
-        self._lock = threading.RLock()
+        for name in config.plans:  # a bad named plan fails now, not at its first query
+            validate_plan(config.plan(name), self.vector_fields)
+        self.store = store or open_backend(config.store, client=client, aclient=aclient)
+        try:
+            created = self.store.open(list(self.vector_fields.values()), self.manifest())
+            if created:
+                self.store.create_payload_indexes(self._payload_indexes())
+        except BaseException:
+            self.store.close()
+            raise
+        # the encoder's tokenizer is not thread-safe; writes are serialised so a re-ingest
+        # and a delete of the same ids apply in call order. Searches take only the encoder.
+        self._encode_lock = threading.RLock()
+        self._write_lock = threading.RLock()
 
     # --- construction -------------------------------------------------------------
 
@@ -93,35 +122,50 @@ class Pipeline:
         *,
         encoder: Encoder | None = None,
         store: Store | None = None,
+        client: Any = None,
+        aclient: Any = None,
         **overrides: Any,
     ) -> Pipeline:
-        """Build from a config object, a dict, or keyword overrides of the defaults."""
+        """Build from a config object, a dict, or keyword overrides of the defaults.
+
+        ``client`` / ``aclient``: an existing ``QdrantClient`` / ``AsyncQdrantClient`` for a
+        ``qdrant`` store (used, never closed).
+        """
         if isinstance(config, Mapping):
             config = load_config(dict(config), **overrides)
         else:
             config = load_config(config, **overrides)
-        return cls(config, encoder=encoder, store=store)
+        return cls(config, encoder=encoder, store=store, client=client, aclient=aclient)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Pipeline:
         """Build from a YAML file (read with ``yaml.safe_load``)."""
         return cls(load_yaml(path), **kwargs)
 
+    def _payload_indexes(self) -> dict[str, models.PayloadSchemaType]:
+        indexes = dict(BUILTIN_PAYLOAD_INDEXES)
+        for key, kind in self.config.store.payload_indexes.items():
+            indexes[f"{METADATA_KEY}.{key}"] = kind
+        return {path: payload_index_schema(kind) for path, kind in indexes.items()}
+
     def manifest(self) -> dict[str, Any]:
-        """How this pipeline builds its collection (stored with it, checked on open)."""
+        """How this pipeline builds its collection (stored with it, checked on open).
+
+        Fields and adapters are keyed by name, so reordering an identical config is fine.
+        """
         from polyvec import __version__
 
         return {
             "format": MANIFEST_FORMAT,
             "polyvec_version": __version__,
             "encoder": self._encoder_info.fingerprint,
-            "fields": [vf.manifest() for vf in self.vector_fields.values()],
-            "adapters": [a.manifest() for a in self.adapters],
+            "fields": {name: vf.manifest() for name, vf in self.vector_fields.items()},
+            "adapters": {a.name: a.manifest() for a in self.adapters},
             # what each setting defaults to, so collections built before a setting existed
             # still open when it is left at its default (see store.manifest.differences)
             "defaults": {
-                "fields": [VectorField.defaults() for _ in self.vector_fields],
-                "adapters": [a.defaults() for a in self.adapters],
+                "fields": {name: VectorField.defaults() for name in self.vector_fields},
+                "adapters": {a.name: a.defaults() for a in self.adapters},
             },
         }
 
@@ -131,19 +175,32 @@ class Pipeline:
         needs = set().union(*(a.needs for a in adapters))
         return "pooled" in needs, "tokens" in needs
 
-    def _points(self, docs: Sequence[Document]) -> list[StoredPoint]:
+    @staticmethod
+    def _payload(doc: Document, position: int) -> dict[str, Any]:
+        payload: dict[str, Any] = {ID_KEY: doc.id, TEXT_KEY: doc.text, METADATA_KEY: doc.metadata}
+        if doc.frontend:
+            payload[FRONTEND_KEY] = doc.frontend
+        try:
+            return json_payload(payload)
+        except InvalidInputError as err:
+            raise InvalidInputError(f"document #{position} (id {doc.id!r}): {err}") from None
+
+    def _points(
+        self, docs: Sequence[Document], payloads: Sequence[dict[str, Any]]
+    ) -> list[models.PointStruct]:
         pooled, tokens = self._needs(self.adapters)
-        encoded = self.encoder.encode(
-            [d.text for d in docs], is_query=False, pooled=pooled, tokens=tokens
-        )
-        per_field: dict[str, list[Any]] = {}
-        for adapter in self.adapters:
-            per_field.update(adapter.encode_documents(encoded))
+        with self._encode_lock:
+            encoded = self.encoder.encode(
+                [d.text for d in docs], is_query=False, pooled=pooled, tokens=tokens
+            )
+            per_field: dict[str, list[Any]] = {}
+            for adapter in self.adapters:
+                per_field.update(adapter.encode_documents(encoded))
         return [
-            StoredPoint(
-                point_id=point_id(doc.id),
-                vectors={name: values[i] for name, values in per_field.items()},
-                payload={ID_KEY: doc.id, TEXT_KEY: doc.text, METADATA_KEY: doc.metadata},
+            point(
+                point_id(doc.id),
+                {name: values[i] for name, values in per_field.items()},
+                payloads[i],
             )
             for i, doc in enumerate(docs)
         ]
@@ -165,80 +222,84 @@ class Pipeline:
         docs = [d if d.id is not None else replace(d, id=new_id()) for d in docs]
         for doc in docs:
             point_id(doc.id)  # validates the id's type
+        # every payload is checked before anything is written
+        payloads = [self._payload(doc, i) for i, doc in enumerate(docs)]
         size = batch_size or self.config.ingest_batch_size
         show = progress if progress is not None else len(docs) >= _PROGRESS_MIN_DOCS
-        with self._lock, tqdm(total=len(docs), disable=not show, unit="doc", desc="ingest") as bar:
+        with (
+            self._write_lock,
+            tqdm(total=len(docs), disable=not show, unit="doc", desc="ingest") as bar,
+        ):
             for start in range(0, len(docs), size):
-                chunk = docs[start : start + size]
-                self.store.upsert(self._points(chunk))
-                bar.update(len(chunk))
+                chunk = slice(start, start + size)
+                self.store.upsert(self._points(docs[chunk], payloads[chunk]))
+                bar.update(len(docs[chunk]))
         return [d.id for d in docs if d.id is not None]
 
     def delete(self, ids: Sequence[str | int]) -> None:
         """Delete documents by id; unknown ids are ignored."""
-        with self._lock:
-            self.store.delete([point_id(i) for i in ids])
+        point_ids = _point_ids(ids, "delete")
+        with self._write_lock:
+            self.store.delete(point_ids)
 
-    def delete_where(self, filter: Any) -> None:
-        """Delete every document matching a metadata filter."""
-        flt = to_qdrant_json(filter)
+    def delete_where(self, filter: Any, *, ids: Sequence[str | int] | None = None) -> None:
+        """Delete every document matching a metadata filter (and among ``ids``, if given)."""
+        flt = all_of(to_filter(filter), _restrict(ids))
         if flt is None:
             raise InvalidInputError(
                 "delete_where needs a non-empty filter; use clear() to delete all"
             )
-        with self._lock:
+        with self._write_lock:
             self.store.delete_by_filter(flt)
 
     def clear(self) -> None:
         """Delete every document (the collection and its manifest stay)."""
-        with self._lock:
+        with self._write_lock:
             self.store.delete(self.store.scroll_ids())
 
     def optimize(self) -> None:
         """Build indexes and quantized copies now (call after a bulk ingest)."""
-        with self._lock:
+        with self._write_lock:
             self.store.optimize()
 
     # --- reading ------------------------------------------------------------------
 
     def get(self, ids: Sequence[str | int]) -> list[Hit]:
         """The documents that exist among ``ids``, in that order."""
-        with self._lock:
-            return self.store.retrieve([point_id(i) for i in ids])
+        return self.store.retrieve(_point_ids(ids, "get"))
 
-    def get_where(self, filter: Any) -> list[Hit]:
-        """Every document matching a metadata filter (``None``: all of them)."""
-        flt = to_qdrant_json(filter)
-        with self._lock:
-            return self.store.retrieve(self.store.scroll_ids(flt))
+    def get_where(self, filter: Any, *, ids: Sequence[str | int] | None = None) -> list[Hit]:
+        """Every document matching a metadata filter (``None``: all of them), among ``ids``
+        if given (then in the order of ``ids``)."""
+        hits = self.store.retrieve(self.store.scroll_ids(all_of(to_filter(filter), _restrict(ids))))
+        if ids is not None:
+            order = {point_id(i): n for n, i in enumerate(ids)}
+            hits.sort(key=lambda h: order.get(point_id(h.id), len(order)))
+        return hits
 
     def count(self, filter: Any = None) -> int:
-        with self._lock:
-            return self.store.count(to_qdrant_json(filter))
+        """Number of documents (matching a metadata filter)."""
+        return self.store.count(to_filter(filter))
 
     def plan(
         self, plan: Stage | str | None = None, limits: Mapping[str, int] | None = None
     ) -> Stage:
-        """Resolve a plan (a :class:`Stage`, a plan/field name, a plan string or the default)."""
+        """Resolve and validate a plan (a :class:`Stage`, a plan/field name, a plan string or
+        the default), with per-field ``limits`` applied (see :func:`polyvec.plans.validate_plan`)."""
         stage = plan if isinstance(plan, Stage) else self.config.plan(plan)
-        if limits:
-            stage = stage.with_limits(dict(limits))
-        unknown = stage.fields() - set(self.vector_fields)
-        if unknown:
-            raise ConfigError(
-                f"plan {stage.describe()}: unknown field(s) {sorted(unknown)}; "
-                f"fields are {sorted(self.vector_fields)}"
-            )
-        return stage
+        return validate_plan(stage, self.vector_fields, limits)
 
     def encode_queries(self, queries: Sequence[str], stage: Stage) -> list[dict[str, Any]]:
         """Query vectors of every field the plan reads, one dict per query."""
         adapters = list({id(self._owner[f]): self._owner[f] for f in stage.fields()}.values())
         pooled, tokens = self._needs(adapters)
-        encoded = self.encoder.encode(list(queries), is_query=True, pooled=pooled, tokens=tokens)
-        per_field: dict[str, list[Any]] = {}
-        for adapter in adapters:
-            per_field.update(adapter.encode_queries(encoded))
+        with self._encode_lock:
+            encoded = self.encoder.encode(
+                list(queries), is_query=True, pooled=pooled, tokens=tokens
+            )
+            per_field: dict[str, list[Any]] = {}
+            for adapter in adapters:
+                per_field.update(adapter.encode_queries(encoded))
         return [
             {name: values[i] for name, values in per_field.items() if name in stage.fields()}
             for i in range(len(queries))
@@ -262,6 +323,7 @@ class Pipeline:
         filter: Any = None,
         plan: Stage | str | None = None,
         limits: Mapping[str, int] | None = None,
+        ids: Sequence[str | int] | None = None,
     ) -> list[Hit]:
         """The ``k`` best documents for ``query``.
 
@@ -270,8 +332,71 @@ class Pipeline:
             plan: a plan name, a field name, a plan string (``"fde:200 -> tokens"``)
                 or a :class:`Stage`; default: the configured default plan.
             limits: per-field candidate limits overriding the plan's.
+            ids: search only among these document ids.
         """
-        return self.search_batch([query], k, filter=filter, plan=plan, limits=limits)[0]
+        return self.search_batch([query], k, filter=filter, plan=plan, limits=limits, ids=ids)[0]
+
+    def _requests(
+        self,
+        queries: Sequence[str],
+        k: int,
+        filter: Any,
+        plan: Stage | str | None,
+        limits: Mapping[str, int] | None,
+        ids: Sequence[str | int] | None,
+        vectors: Sequence[dict[str, Any]] | None = None,
+    ) -> tuple[Stage, list[dict[str, Any]], list[models.QueryRequest]]:
+        """Validate the arguments, encode the queries (unless ``vectors`` are given), build
+        one Query API request each."""
+        if isinstance(queries, str):
+            raise InvalidInputError("search_batch takes a list of queries; use search() for one")
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise InvalidInputError(f"k must be a positive int, got {k!r}")
+        stage = self.plan(plan, limits)
+        flt = all_of(to_filter(filter), _restrict(ids))
+        if vectors is None:
+            vectors = self.encode_queries(queries, stage)
+        else:
+            for position, given in enumerate(vectors):
+                self._check_query_vectors(stage, given, position)
+        builder = QueryBuilder(self.vector_fields, with_params=self.store.accepts_search_params)
+        return stage, list(vectors), [builder.request(stage, v, k, flt) for v in vectors]
+
+    def _check_query_vectors(self, stage: Stage, given: Mapping[str, Any], position: int) -> None:
+        """Query vectors given by the caller: every field the plan reads, of its size."""
+        for name in stage.fields():
+            if name not in given:
+                raise InvalidInputError(
+                    f"search_vectors: query #{position} has no vector for {name!r}, which the "
+                    f"plan {stage.describe()} reads"
+                )
+            field = self.vector_fields[name]
+            rows = given[name] if field.multivector else [given[name]]
+            sizes = {len(row) for row in rows} if len(rows) else {0}
+            if sizes != {field.size}:
+                shape = "sets of vectors" if field.multivector else "vectors"
+                raise InvalidInputError(
+                    f"search_vectors: query #{position}: {name!r} takes {shape} of "
+                    f"{field.size} dimensions, got {sorted(sizes)}"
+                )
+
+    def search_vectors(
+        self,
+        vectors: Sequence[dict[str, Any]],
+        k: int = 10,
+        *,
+        filter: Any = None,
+        plan: Stage | str | None = None,
+        limits: Mapping[str, int] | None = None,
+        ids: Sequence[str | int] | None = None,
+    ) -> list[list[Hit]]:
+        """:meth:`search_batch` with query vectors already computed (one dict of field name ->
+        vector per query, as :meth:`encode_queries` returns them)."""
+        stage, vectors, requests = self._requests(
+            [""] * len(vectors), k, filter, plan, limits, ids, vectors
+        )
+        results = self.store.query_batch(requests)
+        return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=True)]
 
     def search_batch(
         self,
@@ -281,26 +406,37 @@ class Pipeline:
         filter: Any = None,
         plan: Stage | str | None = None,
         limits: Mapping[str, int] | None = None,
+        ids: Sequence[str | int] | None = None,
     ) -> list[list[Hit]]:
-        """:meth:`search` for many queries, encoded in one batch."""
-        if isinstance(queries, str):
-            raise InvalidInputError("search_batch takes a list of queries; use search() for one")
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise InvalidInputError(f"k must be a positive int, got {k!r}")
-        stage = self.plan(plan, limits)
-        flt = to_qdrant_json(filter)
-        with self._lock:
-            vectors = self.encode_queries(queries, stage)
-            results = self.store.query_batch(stage, vectors, k, flt)
+        """:meth:`search` for many queries: encoded in one batch, sent as one request."""
+        stage, vectors, requests = self._requests(queries, k, filter, plan, limits, ids)
+        results = self.store.query_batch(requests)
         return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=True)]
 
-    # --- async twins (the engine is in-process: run in a worker thread) -------------
+    # --- async twins: encoding in a worker thread; a server is queried with
+    # AsyncQdrantClient (concurrent requests), an in-process engine in a thread -------
+
+    async def asearch_batch(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        filter: Any = None,
+        plan: Stage | str | None = None,
+        limits: Mapping[str, int] | None = None,
+        ids: Sequence[str | int] | None = None,
+    ) -> list[list[Hit]]:
+        stage, vectors, requests = await asyncio.to_thread(
+            self._requests, queries, k, filter, plan, limits, ids
+        )
+        results = await self.store.aquery_batch(requests)
+        return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=True)]
+
+    async def asearch(self, query: str, k: int = 10, **kwargs: Any) -> list[Hit]:
+        return (await self.asearch_batch([query], k, **kwargs))[0]
 
     async def aingest(self, documents: Iterable[Any], **kwargs: Any) -> list[str | int]:
         return await asyncio.to_thread(self.ingest, list(documents), **kwargs)
-
-    async def asearch(self, query: str, k: int = 10, **kwargs: Any) -> list[Hit]:
-        return await asyncio.to_thread(self.search, query, k, **kwargs)
 
     async def aget(self, ids: Sequence[str | int]) -> list[Hit]:
         return await asyncio.to_thread(self.get, ids)
@@ -308,11 +444,11 @@ class Pipeline:
     async def adelete(self, ids: Sequence[str | int]) -> None:
         await asyncio.to_thread(self.delete, ids)
 
-    async def adelete_where(self, filter: Any) -> None:
-        await asyncio.to_thread(self.delete_where, filter)
+    async def adelete_where(self, filter: Any, **kwargs: Any) -> None:
+        await asyncio.to_thread(self.delete_where, filter, **kwargs)
 
-    async def aget_where(self, filter: Any) -> list[Hit]:
-        return await asyncio.to_thread(self.get_where, filter)
+    async def aget_where(self, filter: Any, **kwargs: Any) -> list[Hit]:
+        return await asyncio.to_thread(self.get_where, filter, **kwargs)
 
     async def acount(self, filter: Any = None) -> int:
         return await asyncio.to_thread(self.count, filter)
@@ -324,7 +460,7 @@ class Pipeline:
 
     def info(self) -> dict[str, Any]:
         """Fields, counts, bytes on disk and the manifest (what ``polyvec info`` prints)."""
-        with self._lock:
+        with self._write_lock:
             return {
                 "store": self.store.describe(),
                 "count": self.store.count(),
@@ -345,3 +481,21 @@ class Pipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _point_ids(ids: Sequence[str | int], where: str) -> list[str]:
+    """The point ids of document ids; a lone str is refused (it is not a list of ids)."""
+    if isinstance(ids, (str, bytes, int)):
+        raise InvalidInputError(
+            f"{where}: give a list of ids, e.g. [{ids!r}]; a single {type(ids).__name__} "
+            "would be read as several ids"
+        )
+    return [point_id(i) for i in ids]
+
+
+def _restrict(ids: Sequence[str | int] | None) -> models.Filter | None:
+    """Only the documents ``ids`` (``None``: no restriction; ``[]``: none at all)."""
+    if ids is None:
+        return None
+    point_ids: list[models.ExtendedPointId] = list(_point_ids(ids, "ids"))
+    return models.Filter(must=[models.HasIdCondition(has_id=point_ids)])

@@ -9,6 +9,7 @@ YAML, built in Python, or given on the command line as a string.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from polyvec.errors import ConfigError
@@ -115,14 +116,8 @@ def parse_plan(text: str) -> Stage:
                 "'field' or 'field:limit' joined by '->', e.g. 'fde:200 -> tokens'"
             )
         name, limit = match.groups()
-        stages.append(Stage(field=name, limit=int(limit) if limit else None))
-    for stage in stages[:-1]:
-        if stage.limit is None:
-            raise ConfigError(
-                f"plan {text!r}: the candidate stage {stage.field!r} needs a limit, "
-                f"e.g. '{stage.field}:200'"
-            )
-    return chain(*stages)
+        stages.append(Stage(field=name, limit=int(limit) if limit is not None else None))
+    return chain(*stages)  # limits and fields are checked by validate_plan, for every form
 
 
 @dataclass(frozen=True)
@@ -131,3 +126,66 @@ class PlanSet:
 
     plans: dict[str, Stage] = field(default_factory=dict)
     default: str | None = None
+
+
+def _check_stage(stage: Stage, fields: Mapping[str, VectorField], root: bool, text: str) -> None:
+    if stage.field not in fields:
+        raise ConfigError(
+            f"plan {text}: unknown field {stage.field!r}; fields are {sorted(fields)}"
+        )
+    limit = stage.limit
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(
+            f"plan {text}: the limit of stage {stage.field!r} must be a positive int, got {limit!r}"
+        )
+    if not root and limit is None:
+        raise ConfigError(
+            f"plan {text}: the candidate stage {stage.field!r} needs a limit, "
+            f"e.g. '{stage.field}:200'"
+        )
+    field = fields[stage.field]
+    if field.quantization is None and (stage.rescore is not None or stage.oversampling is not None):
+        raise ConfigError(
+            f"plan {text}: stage {stage.field!r} sets rescore/oversampling, but the field has "
+            "no quantization; remove them or configure quantization on the field"
+        )
+    if stage.oversampling is not None and stage.oversampling < 1:
+        raise ConfigError(
+            f"plan {text}: oversampling of stage {stage.field!r} must be >= 1, "
+            f"got {stage.oversampling!r}"
+        )
+    for child in stage.prefetch:
+        _check_stage(child, fields, False, text)
+
+
+def validate_plan(
+    stage: Stage, fields: Mapping[str, VectorField], limits: Mapping[str, int] | None = None
+) -> Stage:
+    """The one check of a plan, whatever form it came in (string, list, tree, ``Stage``).
+
+    Applies per-field ``limits`` first and refuses: unknown fields, limit keys naming no
+    stage of the plan, non-positive limits, a candidate stage without a limit, and
+    rescore/oversampling on a field without quantization.
+
+    Raises:
+        ConfigError: what is wrong and how to write it instead.
+    """
+    if not isinstance(stage, Stage):
+        raise ConfigError(f"plan: expected a Stage, got {type(stage).__name__}")
+    text = stage.describe()
+    if limits:
+        unknown = set(limits) - stage.fields()
+        if unknown:
+            raise ConfigError(
+                f"limits {dict(limits)!r}: {sorted(unknown)} name no stage of the plan {text}; "
+                f"its stages are {sorted(stage.fields())}"
+            )
+        for name, value in limits.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"limits: the limit of {name!r} must be a positive int, got {value!r}"
+                )
+        stage = stage.with_limits(dict(limits))
+        text = stage.describe()
+    _check_stage(stage, fields, True, text)
+    return stage

@@ -14,8 +14,8 @@ import json
 import statistics
 from typing import Any
 
-from polyvec.adapters.quantized import DATATYPE_BYTES, quantized_bytes_per_dimension
 from polyvec.fields import VectorField
+from polyvec.quantization import DATATYPE_BYTES, quantized_bytes_per_dimension
 from polyvec.store.base import Store
 
 HNSW_LINK_BYTES = 4  # one u32 point id per link on level 0, 2*m links per point

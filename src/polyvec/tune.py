@@ -59,13 +59,11 @@ class TuneResult:
 
 def document_queries(pipeline: Pipeline, n: int, *, words: int = 16, seed: int = 0) -> list[str]:
     """Snippets (first ``words`` words) of ``n`` randomly chosen stored documents."""
-    point_ids = pipeline.store.scroll_ids()
-    if not point_ids:
+    hits = pipeline.get_where(None)
+    if not hits:
         raise PolyvecError("the collection is empty: ingest documents before tuning")
-    chosen = random.Random(seed).sample(point_ids, min(n, len(point_ids)))
-    return [
-        " ".join(h.text.split()[:words]) for h in pipeline.store.retrieve(chosen) if h.text.strip()
-    ]
+    chosen = random.Random(seed).sample(hits, min(n, len(hits)))
+    return [" ".join(h.text.split()[:words]) for h in chosen if h.text.strip()]
 
 
 def _timed(
@@ -74,7 +72,7 @@ def _timed(
     results, times = [], []
     for v in vectors:
         start = time.perf_counter()
-        results.append([h.id for h in pipeline.store.query(stage, v, k)])
+        results.append([h.id for h in pipeline.search_vectors([v], k, plan=stage)[0]])
         times.append((time.perf_counter() - start) * 1000)
     return results, statistics.median(times)
 

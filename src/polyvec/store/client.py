@@ -1,269 +1,258 @@
-"""qdrant-client: a Qdrant server or cluster (``url``), or its local mode.
+"""qdrant-client: a Qdrant server or cluster, or qdrant-client's local mode.
 
-The server is how users scale past one machine (shards, replicas, API keys). The local
-mode (``:memory:`` or ``path=``) is a test double for the server code path: it scores
-everything in Python and is far slower than Qdrant Edge. The manifest is stored as
-collection metadata, so it travels with the collection wherever the server keeps it.
+The server is how users scale past one machine (shards, replicas, API keys). Requests
+arrive as typed ``qdrant_client.models`` and are sent as they are: batches of queries as
+one ``query_batch_points`` call, uploads in parallel batches, async twins on
+``AsyncQdrantClient`` so that server queries really run concurrently. The local mode
+(``:memory:`` or ``path=``) is a test double of that code path: it scores everything in
+Python, ignores search parameters, payload indexes, quantization and HNSW.
+
+Whether the client is local is read from the client actually built (or handed in), never
+guessed from the settings. A client handed in is never closed by polyvec. The manifest is
+stored as collection metadata, so it travels with the collection wherever the server
+keeps it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
-from polyvec.errors import PolyvecError
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from polyvec.config import QdrantStoreConfig
+from polyvec.errors import (
+    ConfigError,
+    InvalidInputError,
+    PolyvecError,
+    StoreError,
+    StoreUnavailableError,
+)
 from polyvec.fields import VectorField
-from polyvec.plans import Stage
-from polyvec.registry import import_optional
-from polyvec.store.base import Hit, Store, StoredPoint
-from polyvec.store.manifest import check_compatible
+from polyvec.store.base import Hit, Store
+from polyvec.store.requests import collection_vectors
 
 _MANIFEST_KEY = "polyvec"
+# qdrant-client's one-off notices that are not the caller's concern
+_QUIET = (".*[Ll]ocal mode.*", ".*Failed to obtain server version.*")
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    with warnings.catch_warnings():
+        for message in _QUIET:
+            warnings.filterwarnings("ignore", message=message)
+        yield
+
+
+def is_local(client: Any) -> bool:
+    """Whether a (sync or async) qdrant-client runs its local mode, read from the client."""
+    from qdrant_client.local.async_qdrant_local import AsyncQdrantLocal
+    from qdrant_client.local.qdrant_local import QdrantLocal
+
+    return isinstance(getattr(client, "_client", None), (QdrantLocal, AsyncQdrantLocal))
 
 
 class ClientStore(Store):
-    """A collection reached through ``qdrant_client.QdrantClient``."""
+    """A collection reached through ``qdrant_client.QdrantClient``.
+
+    Args:
+        config: the store settings (connection, collection, uploads).
+        client: an existing ``QdrantClient`` to use instead of building one (not closed).
+        aclient: an existing ``AsyncQdrantClient`` for the async twins (not closed).
+    """
 
     def __init__(
         self,
-        collection: str,
+        config: QdrantStoreConfig,
         *,
-        location: str | None = None,
-        url: str | None = None,
-        path: str | None = None,
-        api_key: str | None = None,
-        prefer_grpc: bool = False,
-        timeout: int | None = None,
-        shard_number: int | None = None,
-        replication_factor: int | None = None,
-        client: Any = None,
+        client: QdrantClient | None = None,
+        aclient: AsyncQdrantClient | None = None,
     ) -> None:
-        self._qc = import_optional("qdrant_client", what="the qdrant store (server/:memory:)")
-        self.models = self._qc.models
-        self.collection = collection
+        self.config = config
+        self.collection = config.collection
         self.fields = {}
-        self.shard_number = shard_number
-        self.replication_factor = replication_factor
-        self.client = client or self._qc.QdrantClient(
-            location=location,
-            url=url,
-            path=path,
-            api_key=api_key,
-            prefer_grpc=prefer_grpc,
-            timeout=timeout,
-        )
-        self.local = url is None and client is None
+        self.where = f"collection {config.collection!r} at {config.describe_location()}"
+        if client is None and not config.client_options():
+            raise ConfigError(
+                "store: a qdrant store needs one of 'location' (':memory:' or a URL), 'url', "
+                "'host' or 'path', or an existing client (Pipeline(..., client=...))"
+            )
+        with self._boundary("connect"), _quiet():
+            self.client = client if client is not None else QdrantClient(**config.client_options())
+        self._owns_client = client is None
+        self._aclient = aclient
+        self._owns_aclient = False
+        self.local = is_local(self.client)
+        self.accepts_search_params = not self.local
 
-    def _vector_params(self, field: VectorField) -> Any:
-        m = self.models
-        quantization = None
-        if field.quantization is not None:
-            q = field.quantization
-            if q.kind == "scalar":
-                quantization = m.ScalarQuantization(
-                    scalar=m.ScalarQuantizationConfig(
-                        type=m.ScalarType.INT8,
-                        quantile=q.option("quantile"),
-                        always_ram=q.always_ram,
-                    )
-                )
-            elif q.kind == "binary":
-                quantization = m.BinaryQuantization(
-                    binary=m.BinaryQuantizationConfig(
-                        always_ram=q.always_ram,
-                        encoding={
-                            "1bit": "one_bit",
-                            "1.5bit": "one_and_half_bits",
-                            "2bit": "two_bits",
-                        }[q.option("encoding", "1bit")],
-                        query_encoding=q.option("query_encoding", "default"),
-                    )
-                )
-            elif q.kind == "product":
-                quantization = m.ProductQuantization(
-                    product=m.ProductQuantizationConfig(
-                        compression=f"x{q.option('compression', 16)}", always_ram=q.always_ram
-                    )
-                )
-            else:
-                quantization = m.TurboQuantization(
-                    turbo=m.TurboQuantQuantizationConfig(
-                        bits="bits" + str(q.option("bits", "4")).replace(".", "_"),
-                        always_ram=q.always_ram,
-                    )
-                )
-        return m.VectorParams(
-            size=field.size,
-            distance={
-                "cosine": m.Distance.COSINE,
-                "dot": m.Distance.DOT,
-                "euclid": m.Distance.EUCLID,
-            }[field.distance],
-            multivector_config=(
-                m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM)
-                if field.multivector
-                else None
-            ),
-            datatype={
-                "float32": m.Datatype.FLOAT32,
-                "float16": m.Datatype.FLOAT16,
-                "turbo8": m.Datatype.TURBO8,
-                "turbo16": m.Datatype.TURBO16,
-            }[field.datatype],
-            hnsw_config=m.HnswConfigDiff(
-                m=field.hnsw_m if field.hnsw else 0, ef_construct=field.hnsw_ef_construct
-            ),
-            quantization_config=quantization,
-        )
+    # --- the error boundary -------------------------------------------------------------
+
+    def _translate(self, err: Exception, action: str) -> PolyvecError | None:
+        if isinstance(err, ResponseHandlingException):
+            return StoreUnavailableError(
+                f"cannot {action}: no answer from the Qdrant server for {self.where} within "
+                f"{self.config.timeout} s ({type(err.source).__name__}: {err.source}). Check "
+                "that the server runs and the URL, port and https settings are right."
+            )
+        if isinstance(err, UnexpectedResponse):
+            detail = err.content.decode("utf-8", "replace")[:500]
+            kind = InvalidInputError if err.status_code in (400, 422) else StoreError
+            return kind(
+                f"cannot {action}: the Qdrant server answered {err.status_code} "
+                f"{err.reason_phrase} for {self.where}: {detail}"
+            )
+        if isinstance(err, (ConnectionError, TimeoutError, OSError)):
+            return StoreUnavailableError(
+                f"cannot {action}: {self.where} is unreachable ({type(err).__name__}: {err})"
+            )
+        if isinstance(err, ValueError):  # local mode's checks of requests
+            return InvalidInputError(f"cannot {action} on {self.where}: {err}")
+        if type(err).__module__.startswith("grpc"):
+            return StoreUnavailableError(f"cannot {action}: gRPC error for {self.where}: {err}")
+        return None
+
+    # --- collection ---------------------------------------------------------------------
 
     def stored_manifest(self) -> dict[str, Any] | None:
         if not self.client.collection_exists(self.collection):
             return None
         metadata = self.client.get_collection(self.collection).config.metadata or {}
         manifest: dict[str, Any] | None = metadata.get(_MANIFEST_KEY)
+        if manifest is None:
+            raise StoreError(
+                f"{self.where} exists but was not created by polyvec (it has no manifest); "
+                "choose another collection name"
+            )
         return manifest
 
-    def open(self, fields: Sequence[VectorField], manifest: dict[str, Any]) -> None:
-        if self.client.collection_exists(self.collection):
-            stored = self.stored_manifest()
-            if stored is None:
-                raise PolyvecError(
-                    f"collection {self.collection!r} exists but was not created by polyvec "
-                    "(it has no manifest); choose another collection name"
-                )
-            check_compatible(stored, manifest, repr(self.collection))
-        else:
-            self.client.create_collection(
-                self.collection,
-                vectors_config={f.name: self._vector_params(f) for f in fields},
-                shard_number=self.shard_number,
-                replication_factor=self.replication_factor,
-                metadata={_MANIFEST_KEY: manifest},
-            )
-        self.fields = {f.name: f for f in fields}
+    def _open_existing(self) -> None:
+        pass
 
-    def upsert(self, points: Sequence[StoredPoint]) -> None:
-        if not points:
+    def _create(self, fields: Sequence[VectorField], manifest: dict[str, Any]) -> None:
+        self.client.create_collection(
+            self.collection,
+            vectors_config=collection_vectors(fields, on_disk=self.config.on_disk),
+            metadata={_MANIFEST_KEY: manifest},
+            **self.config.collection_options(),
+        )
+
+    def _create_payload_index(self, path: str, schema: models.PayloadSchemaType) -> None:
+        if not self.local:  # local mode has no payload indexes (and warns about them)
+            self.client.create_payload_index(self.collection, path, field_schema=schema, wait=True)
+
+    # --- writes -------------------------------------------------------------------------
+
+    def _upsert(self, points: Sequence[models.PointStruct]) -> None:
+        size = self.config.upload_batch_size
+        batches = [list(points[i : i + size]) for i in range(0, len(points), size)]
+        parallel = 1 if self.local else min(self.config.upload_parallel, len(batches))
+        if parallel == 1:
+            for batch in batches:
+                self.client.upsert(self.collection, points=batch, wait=True)
             return
-        self.client.upsert(
-            self.collection,
-            points=[
-                self.models.PointStruct(id=p.point_id, vector=p.vectors, payload=p.payload)
-                for p in points
-            ],
-            wait=True,
-        )
-
-    def delete(self, point_ids: Sequence[str]) -> None:
-        if point_ids:
-            self.client.delete(
-                self.collection, points_selector=self.models.PointIdsList(points=list(point_ids))
+        # qdrant-client's upload_points parallelises with processes; threads share this
+        # client's connection pool and surface each batch's error here
+        with ThreadPoolExecutor(parallel) as pool:
+            done = pool.map(
+                lambda batch: self.client.upsert(self.collection, points=batch, wait=True),
+                batches,
             )
+            list(done)
 
-    def _filter(self, filter: dict[str, Any] | None) -> Any:
-        return None if not filter else self.models.Filter.model_validate(filter)
-
-    def delete_by_filter(self, filter: dict[str, Any]) -> None:
+    def _delete(self, point_ids: list[str]) -> None:
         self.client.delete(
-            self.collection,
-            points_selector=self.models.FilterSelector(
-                filter=self._filter(filter) or self.models.Filter()
-            ),
+            self.collection, points_selector=models.PointIdsList(points=list(point_ids)), wait=True
         )
 
-    def retrieve(self, point_ids: Sequence[str]) -> list[Hit]:
-        if not point_ids:
-            return []
-        records = {
-            str(r.id): r
-            for r in self.client.retrieve(
-                self.collection, ids=list(point_ids), with_payload=True, with_vectors=False
-            )
-        }
-        return [Hit.from_payload(records[p].payload) for p in point_ids if p in records]
-
-    def count(self, filter: dict[str, Any] | None = None) -> int:
-        result = self.client.count(self.collection, count_filter=self._filter(filter), exact=True)
-        return int(result.count)
-
-    def scroll_ids(self, filter: dict[str, Any] | None = None) -> list[str]:
-        ids: list[str] = []
-        offset = None
-        while True:
-            page, offset = self.client.scroll(
-                self.collection,
-                scroll_filter=self._filter(filter),
-                limit=1000,
-                offset=offset,
-                with_payload=False,
-                with_vectors=False,
-            )
-            ids.extend(str(r.id) for r in page)
-            if offset is None:
-                return ids
-
-    def sample(self, n: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        page, _ = self.client.scroll(self.collection, limit=n, with_payload=True, with_vectors=True)
-        return [(r.payload or {}, r.vector if isinstance(r.vector, dict) else {}) for r in page]
-
-    def _params(self, stage: Stage) -> Any:
-        settings = stage.search_settings(self.fields.get(stage.field))
-        # local mode ignores search params and warns about them: only the server gets them
-        if self.local or settings is None:
-            return None
-        return self.models.SearchParams(
-            exact=settings.exact,
-            quantization=(
-                self.models.QuantizationSearchParams(
-                    rescore=settings.rescore, oversampling=settings.oversampling
-                )
-                if settings.quantized
-                else None
-            ),
+    def _delete_by_filter(self, flt: models.Filter) -> None:
+        self.client.delete(
+            self.collection, points_selector=models.FilterSelector(filter=flt), wait=True
         )
 
-    def _prefetch(self, stage: Stage, vectors: dict[str, Any], flt: Any) -> Any:
-        return self.models.Prefetch(
-            query=vectors[stage.field],
-            using=stage.field,
-            limit=stage.limit,
-            prefetch=[self._prefetch(c, vectors, flt) for c in stage.prefetch] or None,
-            params=self._params(stage),
-            filter=flt,
-        )
+    # --- reads --------------------------------------------------------------------------
 
-    def query(
+    def _retrieve(self, point_ids: list[str]) -> list[tuple[Any, dict[str, Any] | None]]:
+        records = self.client.retrieve(
+            self.collection, ids=list(point_ids), with_payload=True, with_vectors=False
+        )
+        return [(r.id, r.payload) for r in records]
+
+    def _count(self, flt: models.Filter | None) -> int:
+        return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
+
+    def _scroll(
         self,
-        plan: Stage,
-        vectors: dict[str, Any],
+        flt: models.Filter | None,
+        offset: Any,
         limit: int,
-        filter: dict[str, Any] | None = None,
-    ) -> list[Hit]:
-        flt = self._filter(filter)
-        with warnings.catch_warnings():
-            # local mode's one-off performance notices are not errors of the caller
-            warnings.filterwarnings("ignore", message=".*[Ll]ocal mode.*")
-            response = self.client.query_points(
-                self.collection,
-                query=vectors[plan.field],
-                using=plan.field,
-                prefetch=[self._prefetch(c, vectors, flt) for c in plan.prefetch] or None,
-                query_filter=flt,
-                search_params=self._params(plan),
-                limit=limit,
-                with_payload=True,
-                with_vectors=False,
+        *,
+        with_payload: bool,
+        with_vectors: bool,
+    ) -> tuple[list[tuple[Any, dict[str, Any] | None, Any]], Any]:
+        page, next_offset = self.client.scroll(
+            self.collection,
+            scroll_filter=flt,
+            limit=limit,
+            offset=offset,
+            with_payload=with_payload,
+            with_vectors=with_vectors,
+        )
+        return [(r.id, r.payload, r.vector) for r in page], next_offset
+
+    def _query_batch(
+        self, requests: Sequence[models.QueryRequest]
+    ) -> list[list[tuple[dict[str, Any] | None, float]]]:
+        with _quiet():
+            responses = self.client.query_batch_points(self.collection, requests=list(requests))
+        return [[(p.payload, p.score) for p in r.points] for r in responses]
+
+    def _async_client(self) -> AsyncQdrantClient | None:
+        """The async client of a server (built once from the same options), else ``None``."""
+        if self.local:
+            return None  # AsyncQdrantClient(":memory:") would be another, empty database
+        if self._aclient is None:
+            options = (
+                self.config.client_options() if self._owns_client else self.client.init_options
             )
-        return [Hit.from_payload(p.payload, p.score) for p in response.points]
+            with _quiet():
+                self._aclient = AsyncQdrantClient(**options)
+            self._owns_aclient = True
+        return self._aclient
+
+    async def aquery_batch(self, requests: Sequence[models.QueryRequest]) -> list[list[Hit]]:
+        aclient = self._async_client()
+        if aclient is None or not requests:
+            return await super().aquery_batch(requests)
+        with self._boundary("query"):
+            responses = await aclient.query_batch_points(self.collection, requests=list(requests))
+        return [[Hit.from_payload(p.payload, p.score) for p in r.points] for r in responses]
+
+    # --- facts and lifecycle ------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        info = self.client.get_collection(self.collection)
+        with self._boundary("describe the collection"):
+            info = self.client.get_collection(self.collection)
         return {
-            "backend": "qdrant-client" + (" (local mode)" if self.local else ""),
+            "backend": "qdrant-client (local mode)" if self.local else "qdrant server",
+            "where": self.config.describe_location(),
             "status": str(info.status),
             "indexed_vectors": info.indexed_vectors_count,
+            "shards": info.config.params.shard_number,
+            "replication_factor": info.config.params.replication_factor,
         }
 
     def close(self) -> None:
-        self.client.close()
+        if self._owns_client:
+            self.client.close()
+        if self._aclient is not None and self._owns_aclient:
+            aclient, self._aclient = self._aclient, None
+            try:
+                asyncio.get_running_loop().create_task(aclient.close())
+            except RuntimeError:  # no loop running: close it on a loop of its own
+                asyncio.run(aclient.close())

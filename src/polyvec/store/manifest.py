@@ -6,9 +6,11 @@ from typing import Any
 
 from polyvec.errors import CollectionMismatchError
 
-MANIFEST_FORMAT = 1
+# 2: fields and adapters keyed by name (1: lists in config order, still read)
+MANIFEST_FORMAT = 2
 # Parts that must match for stored vectors and new query vectors to be comparable.
 _CHECKED = ("encoder", "fields", "adapters")
+_BY_NAME = ("fields", "adapters")
 
 
 _MISSING = object()
@@ -45,8 +47,35 @@ def differences(stored: Any, wanted: Any, path: str = "", defaults: Any = None) 
     return []
 
 
+def _by_name(items: Any) -> Any:
+    """Format 1 kept fields and adapters as lists: key them by name, as format 2 does."""
+    if isinstance(items, list) and all(isinstance(i, dict) and "name" in i for i in items):
+        return {i["name"]: i for i in items}
+    return items
+
+
+def upgrade(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored manifest in the current format (or an error for one from a newer polyvec)."""
+    version = stored.get("format", 1)
+    if not isinstance(version, int) or version > MANIFEST_FORMAT:
+        raise CollectionMismatchError(
+            f"the collection's manifest has format {version!r}, newer than this polyvec reads "
+            f"({MANIFEST_FORMAT}); upgrade polyvec to open it"
+        )
+    if version == MANIFEST_FORMAT:
+        return stored
+    upgraded = dict(stored)
+    for key in _BY_NAME:
+        upgraded[key] = _by_name(stored.get(key))
+    return upgraded
+
+
 def check_compatible(stored: dict[str, Any], wanted: dict[str, Any], where: str) -> None:
-    """Refuse to open a collection built with other encoder, fields or adapter parameters."""
+    """Refuse to open a collection built with other encoder, fields or adapter parameters.
+
+    Fields and adapters are compared by name, so reordering an identical config is fine.
+    """
+    stored = upgrade(stored)
     found = differences(
         {k: stored.get(k) for k in _CHECKED},
         {k: wanted.get(k) for k in _CHECKED},

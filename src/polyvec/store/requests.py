@@ -1,0 +1,270 @@
+"""The one request layer: fields, plans, points and payload indexes as typed Qdrant requests.
+
+Everything a store sends is built here, once, as ``qdrant_client.models`` objects (filters
+come from :mod:`polyvec.filters`). The qdrant-client store sends them as they are; the
+Edge store converts them with :mod:`polyvec.store.edge_conversions`. So there is one table
+from polyvec's settings to Qdrant's, and one plan walk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qdrant_client import models
+
+from polyvec.errors import InvalidInputError
+from polyvec.fields import Quantization, VectorField
+from polyvec.filters import FRONTEND_KEY, ID_KEY
+from polyvec.plans import Stage
+
+_DISTANCE = {
+    "cosine": models.Distance.COSINE,
+    "dot": models.Distance.DOT,
+    "euclid": models.Distance.EUCLID,
+}
+_DATATYPE = {
+    "float32": models.Datatype.FLOAT32,
+    "float16": models.Datatype.FLOAT16,
+    "turbo8": models.Datatype.TURBO8,
+    "turbo16": models.Datatype.TURBO16,
+}
+_BINARY_ENCODING = {
+    "1bit": models.BinaryQuantizationEncoding.ONE_BIT,
+    "1.5bit": models.BinaryQuantizationEncoding.ONE_AND_HALF_BITS,
+    "2bit": models.BinaryQuantizationEncoding.TWO_BITS,
+}
+FULL_SCAN_THRESHOLD_KB = 10_000
+# payload paths always indexed where the backend builds payload indexes (keyword: str ids;
+# int ids still match, by a scan of the candidates)
+BUILTIN_PAYLOAD_INDEXES: dict[str, str] = {
+    ID_KEY: "keyword",
+    f"{FRONTEND_KEY}.source": "keyword",
+}
+
+
+def quantization_config(q: Quantization | None) -> models.QuantizationConfig | None:
+    """The quantized copy Qdrant keeps beside a field's original vectors."""
+    if q is None:
+        return None
+    if q.kind == "scalar":
+        return models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(
+                type=models.ScalarType.INT8, quantile=q.option("quantile"), always_ram=q.always_ram
+            )
+        )
+    if q.kind == "binary":
+        return models.BinaryQuantization(
+            binary=models.BinaryQuantizationConfig(
+                always_ram=q.always_ram,
+                encoding=_BINARY_ENCODING[q.option("encoding", "1bit")],
+                query_encoding=models.BinaryQuantizationQueryEncoding(
+                    q.option("query_encoding", "default")
+                ),
+            )
+        )
+    if q.kind == "product":
+        return models.ProductQuantization(
+            product=models.ProductQuantizationConfig(
+                compression=models.CompressionRatio(f"x{q.option('compression', 16)}"),
+                always_ram=q.always_ram,
+            )
+        )
+    return models.TurboQuantization(
+        turbo=models.TurboQuantQuantizationConfig(
+            bits=models.TurboQuantBitSize("bits" + str(q.option("bits", "4")).replace(".", "_")),
+            always_ram=q.always_ram,
+        )
+    )
+
+
+def vector_params(field: VectorField, *, on_disk: bool | None = None) -> models.VectorParams:
+    """Collection parameters of one named vector."""
+    return models.VectorParams(
+        size=field.size,
+        distance=_DISTANCE[field.distance],
+        multivector_config=(
+            models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+            if field.multivector
+            else None
+        ),
+        datatype=_DATATYPE[field.datatype],
+        hnsw_config=models.HnswConfigDiff(
+            m=field.hnsw_m if field.hnsw else 0,  # m=0: no graph, exact scan
+            ef_construct=field.hnsw_ef_construct,
+            full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
+        ),
+        quantization_config=quantization_config(field.quantization),
+        on_disk=on_disk,
+    )
+
+
+def collection_vectors(
+    fields: Sequence[VectorField], *, on_disk: bool | None = None
+) -> dict[str, models.VectorParams]:
+    return {f.name: vector_params(f, on_disk=on_disk) for f in fields}
+
+
+def payload_index_schema(kind: str) -> models.PayloadSchemaType:
+    """A payload index type by name (``keyword``, ``integer``, ``float``, ``bool``, ...)."""
+    try:
+        return models.PayloadSchemaType(kind)
+    except ValueError:
+        known = ", ".join(t.value for t in models.PayloadSchemaType)
+        raise InvalidInputError(
+            f"payload index type {kind!r} is unknown; use one of {known}"
+        ) from None
+
+
+# --- plans -> Query API ----------------------------------------------------------------
+
+
+def search_params(stage: Stage, field: VectorField) -> models.SearchParams | None:
+    """What a stage asks of the engine for its field (``None``: the engine's defaults)."""
+    settings = stage.search_settings(field)
+    if settings is None:
+        return None
+    return models.SearchParams(
+        exact=settings.exact or None,
+        quantization=(
+            models.QuantizationSearchParams(
+                rescore=settings.rescore, oversampling=settings.oversampling
+            )
+            if settings.quantized
+            else None
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class QueryBuilder:
+    """Turns a validated plan and one query's vectors into a ``models.QueryRequest``.
+
+    Attributes:
+        fields: the collection's fields by name.
+        with_params: send search parameters (qdrant-client's local mode ignores them and
+            warns, so its store leaves them out).
+    """
+
+    fields: Mapping[str, VectorField]
+    with_params: bool = True
+
+    def _params(self, stage: Stage) -> models.SearchParams | None:
+        return search_params(stage, self.fields[stage.field]) if self.with_params else None
+
+    def prefetch(
+        self, stage: Stage, vectors: Mapping[str, Any], flt: models.Filter | None
+    ) -> models.Prefetch:
+        return models.Prefetch(
+            query=models.NearestQuery(nearest=vectors[stage.field]),
+            using=stage.field,
+            limit=stage.limit,
+            prefetch=[self.prefetch(c, vectors, flt) for c in stage.prefetch] or None,
+            params=self._params(stage),
+            filter=flt,
+        )
+
+    def request(
+        self,
+        plan: Stage,
+        vectors: Mapping[str, Any],
+        limit: int,
+        flt: models.Filter | None = None,
+    ) -> models.QueryRequest:
+        """The Query API request of a plan: the filter applies at every stage.
+
+        Under prefetch the filter goes in wrapped, as ``must: [filter]``: Qdrant merges a
+        root filter into each prefetch's clause by clause, which joins two ``min_should``
+        (or two ``should``) lists into one looser condition — a ``min_should`` of 2 then
+        passes documents meeting one condition (measured 2026-12-01 on Qdrant Edge and in
+        qdrant-client's local mode). Merged ``must`` lists are a plain AND.
+        """
+        if flt is not None and plan.prefetch:
+            flt = models.Filter(must=[flt])
+        return models.QueryRequest(
+            query=models.NearestQuery(nearest=vectors[plan.field]),
+            using=plan.field,
+            prefetch=[self.prefetch(c, vectors, flt) for c in plan.prefetch] or None,
+            params=self._params(plan),
+            filter=flt,
+            limit=limit,
+            with_payload=True,
+            with_vector=False,
+        )
+
+
+# --- points ---------------------------------------------------------------------------
+
+
+MAX_PAYLOAD_DEPTH = 32
+"""Nesting Qdrant Edge can store and read back: at ~124 levels its WAL cannot be replayed
+and the store never opens again (measured 2026-12-01); 32 leaves room for any real use."""
+_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def _json_value(value: Any, path: str, depth: int = 0) -> Any:
+    """A payload value as JSON (what every backend stores the same way)."""
+    if depth > MAX_PAYLOAD_DEPTH:
+        raise InvalidInputError(
+            f"payload {path}: nested more than {MAX_PAYLOAD_DEPTH} levels deep; "
+            "flatten the metadata (Qdrant cannot read back deeper payloads)"
+        )
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+            raise InvalidInputError(
+                f"payload {path}: {value} does not fit in 64 bits (Qdrant would store it as "
+                "an inexact float); store it as a str"
+            )
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(
+                f"payload {path}: {value!r} cannot be stored (JSON has no NaN or infinity); "
+                "store None or a string instead"
+            )
+        return value
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()  # what a Qdrant server stores; datetime filters read it
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return _json_value(value.tolist(), path, depth)  # numpy scalars and arrays
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(
+                    f"payload {path or '<root>'}: key {key!r} is a {type(key).__name__}; "
+                    "metadata keys must be str"
+                )
+            out[key] = _json_value(item, f"{path}.{key}" if path else key, depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+    raise InvalidInputError(
+        f"payload {path}: a {type(value).__name__} cannot be stored; use str, int, float, "
+        "bool, None, datetime, or lists and dicts of them"
+    )
+
+
+def json_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A point's payload with every value as JSON: datetimes as ISO 8601, numpy as Python.
+
+    Raises:
+        InvalidInputError: a value JSON cannot hold (the message names its key path).
+    """
+    return dict(_json_value(payload, ""))
+
+
+def point(
+    point_id: str, vectors: Mapping[str, Any], payload: Mapping[str, Any]
+) -> models.PointStruct:
+    """A point to upsert. Built without re-validation: the vectors come from polyvec's own
+    adapters (plain float lists) and the payload from :func:`json_payload`; validating every
+    float of a 10,240-dimension FDE again would cost more than it could catch."""
+    return models.PointStruct.model_construct(
+        id=point_id, vector=dict(vectors), payload=dict(payload)
+    )

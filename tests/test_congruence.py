@@ -1,0 +1,500 @@
+"""Congruence: the same pipeline, the same input, the same answer — or the same error —
+on Qdrant Edge, qdrant-client's local mode and qdrant-client's remote REST path (against the
+loopback double in tests/qdrant_double.py), as qdrant-client's own congruence tests do.
+
+Each test runs one behaviour on the three backends and compares them with each other and,
+where the right answer is known, with it. The cases found broken before the single request
+layer existed are named tests: a bool filter matching the int 1, ``min_should`` under a
+prefetch, ``MatchExcept``, a candidate stage without a limit, a metadata key named
+``must``, datetime metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+
+from polyvec import ConfigError, Pipeline, PolyvecError, Stage
+from polyvec.config import PlanSpec, plan_from_spec
+from polyvec.store.requests import vector_params
+from tests.conftest import LOOPBACK, qdrant_double, store_config
+
+pytestmark = LOOPBACK
+NAMES = ("edge", "memory", "remote")
+FIELDS = [{"type": "late_interaction"}, {"type": "dense"}]
+WHEN = dt.datetime(2024, 5, 17, 8, 30, tzinfo=dt.timezone.utc)
+DOCS: list[dict[str, Any]] = [
+    {
+        "id": "t",
+        "text": "Qdrant stores vectors and payloads.",
+        "metadata": {
+            "flag": True,
+            "n": 1,
+            "topic": "db",
+            "tags": ["a", "b"],
+            "at": WHEN,
+            "score": 4.5,
+        },
+    },
+    {
+        "id": "f",
+        "text": "Cats purr when they are content.",
+        "metadata": {
+            "flag": False,
+            "n": 0,
+            "topic": "pets",
+            "tags": ["b"],
+            "at": WHEN - dt.timedelta(days=400),
+        },
+    },
+    {
+        "id": "one",
+        "text": "MaxSim sums the best token matches.",
+        "metadata": {"flag": 1, "n": 2, "topic": "ir", "tags": [], "score": 3.0},
+    },
+    {
+        "id": "zero",
+        "text": "ColBERT introduced late interaction.",
+        "metadata": {"flag": 0, "n": 3, "topic": "ir", "nested": {"level": 2}},
+    },
+    {
+        "id": 7,
+        "text": "Dogs enjoy long walks in the park.",
+        "metadata": {
+            "flag": [True, False],
+            "n": np.int64(4),
+            "topic": "pets",
+            "ratio": np.float32(0.25),
+        },
+    },
+    {
+        "id": "none",
+        "text": "Product quantization compresses vectors.",
+        "metadata": {"n": 5, "topic": "ir", "flag": "true"},
+    },
+]
+QUERIES = ["vector database", "late interaction retrieval", "pets", "compression"]
+
+
+@pytest.fixture(scope="module")
+def pipelines(encoder, tmp_path_factory) -> Iterator[dict[str, Pipeline]]:
+    """The same pipeline and documents on every backend."""
+    opened = {}
+    for name in NAMES:
+        folder = tmp_path_factory.mktemp(name)
+        config = {"fields": FIELDS, "store": store_config(name, folder)}
+        opened[name] = Pipeline.from_config(config, encoder=encoder)
+        opened[name].ingest(DOCS)
+    yield opened
+    for p in opened.values():
+        p.close()
+
+
+def outcome(call: Callable[[], Any]) -> Any:
+    """A result, or the error as (type, message) — both compared across backends."""
+    try:
+        return call()
+    except PolyvecError as err:
+        return (type(err).__name__, str(err).split(" on ")[0][:80])
+
+
+def on_all(pipelines: dict[str, Pipeline], call: Callable[[Pipeline], Any]) -> Any:
+    """Run ``call`` on every backend, assert one answer, return it."""
+    results = {name: outcome(lambda p=p: call(p)) for name, p in pipelines.items()}
+    first = results["edge"]
+    for name, result in results.items():
+        assert result == first, f"{name} differs from edge: {result!r} != {first!r}"
+    return first
+
+
+def _spec(raw: Any) -> Any:
+    """A plan written as in YAML (string, list or tree), validated as the config does."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(PlanSpec).validate_python(raw)
+
+
+def ids(hits: list[Any]) -> list[Any]:
+    return [h.id for h in hits]
+
+
+def matching(pipelines: dict[str, Pipeline], flt: Any) -> set[Any]:
+    """Ids matched by a filter, checked the same through get_where, count and search."""
+    found = on_all(pipelines, lambda p: sorted(map(str, ids(p.get_where(flt)))))
+    if isinstance(found, tuple):
+        return found  # type: ignore[return-value]
+    assert on_all(pipelines, lambda p: p.count(flt)) == len(found)
+    for plan in ("tokens", "dense:3 -> tokens", "dense"):
+        searched = on_all(
+            pipelines,
+            lambda p, plan=plan: sorted(
+                map(str, ids(p.search("vectors", 10, filter=flt, plan=plan)))
+            ),
+        )
+        assert set(searched) <= set(found), plan
+    return set(found)
+
+
+# --- the cases found broken ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        {"flag": True},
+        {"flag": {"$eq": True}},
+        {"must": [{"key": "metadata.flag", "match": {"value": True}}]},
+        models.Filter(
+            must=[models.FieldCondition(key="metadata.flag", match=models.MatchValue(value=True))]
+        ),
+    ],
+    ids=["simple", "eq", "json", "typed"],
+)
+def test_bool_filter_never_matches_the_int_one(pipelines, flt) -> None:
+    assert matching(pipelines, flt) == {"t", "7"}
+    assert matching(pipelines, {"flag": False}) == {"f", "7"}
+    assert matching(pipelines, {"flag": 1}) == {"one"}
+    assert matching(pipelines, {"flag": {"$ne": True}}) == {"f", "one", "zero", "none"}
+
+
+def test_bool_delete_where_spares_the_int_one(encoder, tmp_path: Path) -> None:
+    def run(p: Pipeline) -> list[Any]:
+        p.ingest(DOCS)
+        p.delete_where({"flag": True})
+        return sorted(map(str, ids(p.get_where(None))))
+
+    results = {}
+    for name in NAMES:
+        config = {"fields": FIELDS, "store": store_config(name, tmp_path / name)}
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            results[name] = run(p)
+    assert results["edge"] == results["memory"] == results["remote"] == ["f", "none", "one", "zero"]
+
+
+def test_min_should_under_a_prefetch_plan(pipelines) -> None:
+    two_of = models.Filter(
+        min_should=models.MinShould(
+            conditions=[
+                models.FieldCondition(key="metadata.topic", match=models.MatchValue(value="ir")),
+                models.FieldCondition(key="metadata.n", range=models.Range(gte=3)),
+                models.FieldCondition(key="metadata.tags", match=models.MatchAny(any=["a"])),
+            ],
+            min_count=2,
+        )
+    )
+    assert matching(pipelines, two_of) == {"zero", "none"}
+    for limit in (1, 2, 3, 6):
+        hits = on_all(
+            pipelines,
+            lambda p, n=limit: sorted(
+                map(str, ids(p.search("vectors", 6, filter=two_of, plan=f"dense:{n} -> tokens")))
+            ),
+        )
+        assert set(hits) <= {"zero", "none"}
+        assert len(hits) == min(limit, 2)  # the filter runs inside the prefetch, not after
+
+
+def test_match_except(pipelines) -> None:
+    flt = models.Filter(
+        must=[
+            models.FieldCondition(
+                key="metadata.topic", match=models.MatchExcept(**{"except": ["ir", "db"]})
+            )
+        ]
+    )
+    assert matching(pipelines, flt) == {"f", "7"}
+    as_json = {"must": [{"key": "metadata.topic", "match": {"except": ["ir"]}}]}
+    assert matching(pipelines, as_json) == {"t", "f", "7"}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "dense -> tokens",
+        [{"field": "dense"}, {"field": "tokens"}],
+        {"field": "tokens", "prefetch": [{"field": "dense"}]},
+    ],
+    ids=["string", "chain", "tree"],
+)
+def test_a_candidate_stage_without_a_limit_is_refused(pipelines, spec) -> None:
+    for plan in (plan_from_spec(_spec(spec)), Stage("tokens", prefetch=(Stage("dense"),))):
+        error = on_all(pipelines, lambda p, plan=plan: p.search("x", 3, plan=plan))
+        assert error[0] == "ConfigError" and "needs a limit" in error[1]
+
+
+def test_a_metadata_key_named_must(pipelines) -> None:
+    error = on_all(pipelines, lambda p: p.search("x", 3, filter={"must": "x"}))
+    assert error[0] == "InvalidInputError"
+    typed = {"must": [{"key": "metadata.must", "match": {"value": "x"}}]}
+    assert matching(pipelines, typed) == set()
+
+
+def test_datetime_metadata_round_trips_and_filters(pipelines) -> None:
+    stored = on_all(pipelines, lambda p: p.get(["t"])[0].metadata["at"])
+    assert stored == WHEN.isoformat()
+    recent = {"at": {"$gte": "2024-01-01T00:00:00Z"}}
+    assert matching(pipelines, recent) == {"t"}
+    typed = models.Filter(
+        must=[models.FieldCondition(key="metadata.at", range=models.DatetimeRange(lt=WHEN))]
+    )
+    assert matching(pipelines, typed) == {"f"}
+
+
+def test_numpy_scalars_are_stored_as_python_numbers(pipelines) -> None:
+    meta = on_all(pipelines, lambda p: p.get([7])[0].metadata)
+    assert meta["n"] == 4 and type(meta["n"]) is int and meta["ratio"] == 0.25
+    assert matching(pipelines, {"n": np.int64(4)}) == {"7"}
+    assert matching(pipelines, {"ratio": np.float32(0.25)}) == {"7"}
+
+
+# --- every filter operator and combination --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        ({"topic": "ir"}, {"one", "zero", "none"}),
+        ({"topic": ["db", "pets"]}, {"t", "f", "7"}),
+        ({"topic": {"$in": ["db"]}}, {"t"}),
+        ({"topic": {"$nin": ["ir", "pets"]}}, {"t"}),
+        ({"topic": {"$ne": "ir"}}, {"t", "f", "7"}),
+        ({"n": {"$gt": 2}}, {"zero", "7", "none"}),
+        ({"n": {"$lte": 1}, "topic": "db"}, {"t"}),
+        ({"score": 4.5}, {"t"}),
+        ({"tags": "b"}, {"t", "f"}),
+        ({"must": [{"is_empty": {"key": "metadata.tags"}}]}, {"one", "zero", "7", "none"}),
+        ({"must": [{"key": "metadata.nested.level", "match": {"value": 2}}]}, {"zero"}),
+        (
+            {
+                "should": [
+                    {"key": "metadata.n", "match": {"value": 0}},
+                    {"key": "metadata.n", "match": {"value": 5}},
+                ]
+            },
+            {"f", "none"},
+        ),
+        ({"must_not": [{"key": "metadata.topic", "match": {"any": ["ir", "pets"]}}]}, {"t"}),
+        (
+            {
+                "must": [
+                    {
+                        "should": [
+                            {"key": "metadata.topic", "match": {"value": "pets"}},
+                            {"key": "metadata.flag", "match": {"value": True}},
+                        ]
+                    }
+                ],
+                "must_not": [{"key": "metadata.n", "range": {"gte": 4}}],
+            },
+            {"t", "f"},
+        ),
+        (
+            {
+                "must": [{"key": "metadata.topic", "match": {"value": "ir"}}],
+                "min_should": {
+                    "conditions": [
+                        {"key": "metadata.n", "match": {"value": 2}},
+                        {"key": "metadata.n", "match": {"value": 5}},
+                    ],
+                    "min_count": 1,
+                },
+            },
+            {"one", "none"},
+        ),
+        ({"must": [{"key": "metadata.flag", "match": {"value": "true"}}]}, {"none"}),
+        ({"must": [{"key": "metadata.topic", "match": {"substring": "et"}}]}, {"f", "7"}),
+        ({"must": [{"key": "metadata.topic", "match": {"prefix": "p"}}]}, {"f", "7"}),
+        ({"must": [{"key": "metadata.tags", "values_count": {"gte": 2}}]}, {"t"}),
+    ],
+)
+def test_every_filter_form_agrees(pipelines, flt, expected) -> None:
+    assert matching(pipelines, flt) == expected
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        {"topic": {"$regex": "x"}},
+        {"topic": {"$in": "ir"}},
+        {"topic": {"$gt": 1, "$lt": 3}},
+        {"topic": {"$gt": True}},
+        {"topic": object()},
+        {"must": [{"key": "metadata.topic", "match": {"any": [True]}}]},
+        {"must": [{"nope": 1}]},
+        {1: "x"},
+        "topic = ir",
+    ],
+)
+def test_bad_filters_fail_the_same_way_everywhere(pipelines, flt) -> None:
+    error = on_all(pipelines, lambda p: p.search("x", 3, filter=flt))
+    assert error[0] == "InvalidInputError"
+    assert on_all(pipelines, lambda p: p.count(flt))[0] == "InvalidInputError"
+
+
+# --- plans ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        "tokens",
+        "dense",
+        "dense:4 -> tokens",
+        [{"field": "dense", "limit": 4}, {"field": "tokens"}],
+        Stage("tokens", prefetch=(Stage("dense", 4),)),
+        Stage("tokens", prefetch=(Stage("dense", 2), Stage("tokens", 2))),
+    ],
+    ids=["exact", "dense", "string", "chain", "tree", "two-children"],
+)
+def test_every_plan_form_gives_the_same_ranking(pipelines, plan) -> None:
+    stage = plan if isinstance(plan, (str, Stage)) else plan_from_spec(_spec(plan))
+
+    def ranked(p: Pipeline) -> list[list[tuple[str, float]]]:
+        return [
+            [(str(h.id), round(h.score, 4)) for h in hits]
+            for hits in p.search_batch(QUERIES, 4, plan=stage)
+        ]
+
+    assert len(on_all(pipelines, ranked)) == len(QUERIES)
+
+
+@pytest.mark.parametrize(
+    ("plan", "limits"),
+    [
+        ("dense:0 -> tokens", None),
+        ("dense:5 -> tokens", {"dense": 0}),
+        ("dense:5 -> tokens", {"dnese": 10}),
+        ("sparse:5 -> tokens", None),
+        (Stage("tokens", rescore=False), None),
+        (Stage("dense", oversampling=2.0), None),
+    ],
+)
+def test_bad_plans_are_refused_the_same_way(pipelines, plan, limits) -> None:
+    error = on_all(pipelines, lambda p: p.search("x", 3, plan=plan, limits=limits))
+    assert error[0] == "ConfigError"
+
+
+def test_k_ids_and_batches(pipelines) -> None:
+    assert on_all(pipelines, lambda p: p.search("x", 0))[0] == "InvalidInputError"
+    restricted = on_all(
+        pipelines, lambda p: sorted(map(str, ids(p.search("vectors", 5, ids=["t", 7, "missing"]))))
+    )
+    assert restricted == ["7", "t"]
+    assert on_all(pipelines, lambda p: p.delete("49"))[0] == "InvalidInputError"
+    assert on_all(pipelines, lambda p: p.get("t"))[0] == "InvalidInputError"
+    batched = on_all(pipelines, lambda p: [ids(h) for h in p.search_batch(QUERIES, 3)])
+    single = on_all(pipelines, lambda p: [ids(p.search(q, 3)) for q in QUERIES])
+    assert batched == single
+
+
+# --- payloads -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"x": float("nan")}, "NaN"),
+        ({"x": {1, 2}}, "set cannot be stored"),
+        ({1: "int key"}, "must be str"),
+        ({"x": 2**70}, "64 bits"),
+        ({"x": b"bytes"}, "bytes cannot be stored"),
+    ],
+)
+def test_unstorable_metadata_is_refused_before_anything_is_written(
+    pipelines, metadata, message
+) -> None:
+    before = on_all(pipelines, lambda p: p.count())
+    docs = [{"id": "ok", "text": "fine"}, {"id": "bad", "text": "bad", "metadata": metadata}]
+    error = on_all(pipelines, lambda p: p.ingest(docs))
+    assert error[0] == "InvalidInputError" and "document #1" in error[1]
+    assert on_all(pipelines, lambda p: p.count()) == before
+
+
+def test_deeply_nested_metadata_is_refused(pipelines) -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(200):
+        node["x"] = {}
+        node = node["x"]
+    error = on_all(pipelines, lambda p: p.ingest([{"id": "deep", "text": "t", "metadata": deep}]))
+    assert error[0] == "InvalidInputError"
+
+
+# --- collection configuration, as stored ------------------------------------------------
+
+OPTIONS = [
+    {"datatype": "float16"},
+    {"datatype": "turbo8"},
+    {"quantization": {"type": "scalar", "quantile": 0.99}},
+    {"quantization": {"type": "binary", "encoding": "1.5bit", "query_encoding": "scalar4bits"}},
+    {"quantization": {"type": "product", "compression": 16}},
+    {"quantization": {"type": "turbo", "bits": "2"}},
+]
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda o: json.dumps(o, sort_keys=True))
+def test_every_storage_option_is_stored_alike(encoder, tmp_path: Path, option) -> None:
+    """Edge's stored config and the server's (as the double keeps it) say the same thing."""
+    fields = [{"type": "late_interaction", **option}, {"type": "dense", "hnsw": True, **option}]
+    stored: dict[str, Any] = {}
+    for name in ("edge", "remote"):
+        config = {"fields": fields, "store": store_config(name, tmp_path / name)}
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            p.ingest(DOCS[:2])
+            if name == "edge":
+                edge = json.loads((p.store.root / "shard" / "edge_config.json").read_text())
+                stored[name] = {
+                    v: {k: cfg.get(k) for k in ("datatype", "quantization_config")}
+                    for v, cfg in edge["vectors"].items()
+                }
+            else:
+                client = QdrantClient(
+                    url=qdrant_double(tmp_path / name).url, check_compatibility=False
+                )
+                vectors = client.get_collection("test").config.params.vectors
+                client.close()
+                stored[name] = {
+                    v: {
+                        "datatype": params.datatype.value if params.datatype else None,
+                        "quantization_config": params.quantization_config.model_dump(
+                            mode="json", exclude_none=True
+                        )
+                        if params.quantization_config
+                        else None,
+                    }
+                    for v, params in vectors.items()
+                }
+            expected = {vf.name: vector_params(vf) for vf in p.vector_fields.values()}
+    for v, params in expected.items():
+        want_q = (
+            params.quantization_config.model_dump(mode="json", exclude_none=True)
+            if params.quantization_config
+            else None
+        )
+        for name in ("edge", "remote"):
+            assert stored[name][v]["datatype"] == params.datatype.value, (name, v)
+            assert stored[name][v]["quantization_config"] == want_q, (name, v)
+
+
+# --- errors of the backends themselves --------------------------------------------------
+
+
+def test_query_vectors_of_the_wrong_size_are_refused(pipelines) -> None:
+    wrong = Stage("tokens")
+    error = on_all(pipelines, lambda p: p.search_vectors([{"tokens": [[0.1, 0.2]]}], 3, plan=wrong))
+    assert error[0] == "InvalidInputError" and "384 dimensions" in error[1]
+
+
+def test_a_bad_named_plan_fails_when_the_pipeline_opens(encoder, tmp_path: Path) -> None:
+    for name in NAMES:
+        store = store_config(name, tmp_path / name)
+        config = {"fields": FIELDS, "store": store, "plans": {"bad": "dense -> tokens"}}
+        with pytest.raises(ConfigError, match="needs a limit"):
+            Pipeline.from_config(config, encoder=encoder)
