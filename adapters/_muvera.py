@@ -605,11 +605,11 @@ class FDEEncoder:
 
     def _count_sketch(self, fde: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float64]:
         """Apply the final Count-Sketch projection to ``(n, fde_dim)`` rows."""
-        assert self._sketch_perm is not None
-        assert self._sketch_sign is not None
-        assert self._sketch_starts is not None
-        assert self._sketch_targets is not None
-        signed = fde[:, self._sketch_perm] * self._sketch_sign
+        perm, sign = self._sketch_perm, self._sketch_sign
+        starts, targets = self._sketch_starts, self._sketch_targets
+        if perm is None or sign is None or starts is None or targets is None:
+            raise RuntimeError("the Count-Sketch projection exists only when d_final is set")
+        signed = fde[:, perm] * sign
         out = np.zeros((fde.shape[0], self.output_dim), dtype=np.float64)
-        out[:, self._sketch_targets] = np.add.reduceat(signed, self._sketch_starts, axis=1)
+        out[:, targets] = np.add.reduceat(signed, starts, axis=1)
         return out

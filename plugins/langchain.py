@@ -29,7 +29,7 @@ from polyvec import registry
 from polyvec.config import load_config
 from polyvec.documents import Document
 from polyvec.encoders import PROBE_TEXT, Encoder
-from polyvec.errors import ConfigError, InvalidInputError, PolyvecError
+from polyvec.errors import ConfigError, InvalidInputError
 from polyvec.fields import Encoded
 from polyvec.frontend import (
     OwnsPipeline,
@@ -455,7 +455,7 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         """
         stage = self._pipeline.plan(self.plan, self.limits)
         if self._pipeline.vector_fields[stage.field].score == "maxsim":
-            raise PolyvecError(
+            raise InvalidInputError(
                 f"the plan {stage.describe()} ends on a MaxSim field, whose relevance depends "
                 "on the query's length; use similarity_search_with_relevance_scores"
             )

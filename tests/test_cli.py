@@ -102,3 +102,62 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "polyvec: error:" in proc.stderr and "fields.0.dimm" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def main_exit(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """Run the real entry point (its error handling included) in-process."""
+    import sys
+
+    from polyvec.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["polyvec", *args])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return int(stopped.value.code or 0), err
+
+
+def test_a_bad_filter_is_a_user_error(config: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    code, err = main_exit(
+        monkeypatch, capsys, "query", "cats", "-c", str(config), "--filter", "{topic: ir}"
+    )
+    assert code == 2 and "--filter" in err and "not JSON" in err
+    code, err = main_exit(
+        monkeypatch, capsys, "query", "cats", "-c", str(config), "--filter", '{"must": "x"}'
+    )
+    assert code == 2 and "Qdrant filter" in err
+
+
+def test_exit_codes_name_the_kind_of_failure(
+    config: Path, tmp_path: Path, monkeypatch, capsys, encoder
+) -> None:
+    from polyvec import Pipeline
+    from polyvec.config import load_yaml
+
+    with Pipeline(load_yaml(config), encoder=encoder):  # holds the embedded store
+        code, err = main_exit(monkeypatch, capsys, "info", "-c", str(config))
+        assert code == 4 and "open in another process" in err
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        config.read_text().replace(
+            "{type: dense, name: dense}", "{type: dense, name: dense, dim: 64}"
+        )
+    )
+    code, err = main_exit(monkeypatch, capsys, "info", "-c", str(other))
+    assert code == 3 and "fields.dense.size" in err
+
+
+@pytest.mark.allow_hosts(["127.0.0.1"])
+def test_an_unreachable_server_is_exit_code_5(tmp_path: Path, monkeypatch, capsys) -> None:
+    from tests.qdrant_double import QdrantDouble
+
+    with QdrantDouble() as double:
+        url = double.url  # free a moment ago, closed now
+    path = tmp_path / "server.yaml"
+    path.write_text(
+        "fields: [{type: dense}]\n"
+        f"store: {{type: qdrant, url: '{url}', timeout: 1, check_compatibility: false}}\n"
+    )
+    code, err = main_exit(monkeypatch, capsys, "info", "-c", str(path))
+    assert code == 5 and url in err

@@ -35,7 +35,7 @@ from polyvec import (
 from polyvec.encoders import SentenceTransformerEncoder
 from polyvec.eval import load_beir
 from polyvec.plugins.langchain import EmbeddingsEncoder, PolyvecRetriever, PolyvecVectorStore
-from tests.conftest import BACKENDS, shared_dataset, store_config
+from tests.conftest import BACKENDS, LOOPBACK, shared_dataset, store_config
 
 DOCS = [
     Document(
@@ -113,6 +113,13 @@ class TestVectorStoreMemory(_StandardVectorStore):
     backend = "memory"
 
 
+@LOOPBACK
+class TestVectorStoreRemote(_StandardVectorStore):
+    """qdrant-client's server path (REST) against the loopback double."""
+
+    backend = "remote"
+
+
 class _StandardRetriever(RetrieversIntegrationTests):
     """The suite builds the retriever itself (``k=3``, ``k=1``) from these parameters."""
 
@@ -147,6 +154,11 @@ class TestRetrieverEdge(_StandardRetriever):
 
 class TestRetrieverMemory(_StandardRetriever):
     backend = "memory"
+
+
+@LOOPBACK
+class TestRetrieverRemote(_StandardRetriever):
+    backend = "remote"
 
 
 # --- the retriever ---------------------------------------------------------------------

@@ -11,7 +11,31 @@ from typing import Annotated, Any
 import typer
 
 from polyvec.config import PipelineConfig, load_config, load_yaml
-from polyvec.errors import PolyvecError
+from polyvec.errors import (
+    CollectionMismatchError,
+    ConfigError,
+    InvalidInputError,
+    MissingDependencyError,
+    PolyvecError,
+    StoreError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
+
+# Exit codes (docs/errors.md): 0 success; 1 an unexpected error (a bug: please report it,
+# with the traceback); 2 bad usage, configuration or input; 3 the collection was built
+# differently; 4 the store is locked by another process; 5 the store failed or is
+# unreachable; 6 an optional dependency is missing; 130 interrupted (Ctrl-C).
+EXIT_CODES: tuple[tuple[type[PolyvecError], int], ...] = (
+    (CollectionMismatchError, 3),
+    (StoreLockedError, 4),
+    (StoreUnavailableError, 5),
+    (StoreError, 5),
+    (MissingDependencyError, 6),
+    (ConfigError, 2),
+    (InvalidInputError, 2),
+    (PolyvecError, 2),
+)
 
 app = typer.Typer(
     help="Multi-vector retrieval on Qdrant: ingest documents, query them, evaluate plans.",
@@ -54,7 +78,7 @@ def _config(config: Path | None, store: Path | None, collection: str | None) -> 
     overrides: dict[str, Any] = {}
     if store is not None:
         if cfg.store.type != "edge":
-            raise PolyvecError(
+            raise ConfigError(
                 "--store sets the folder of an embedded (edge) store; this config uses a server"
             )
         overrides["path"] = str(store)
@@ -70,9 +94,22 @@ def _limits(values: list[str] | None) -> dict[str, int]:
     for item in values or []:
         name, _, number = item.partition("=")
         if not number.isdigit():
-            raise PolyvecError(f"--limit {item!r}: write FIELD=N, e.g. --limit fde=200")
+            raise ConfigError(f"--limit {item!r}: write FIELD=N, e.g. --limit fde=200")
         limits[name] = int(number)
     return limits
+
+
+def _filter(text: str | None) -> Any:
+    """``--filter`` as JSON (a simple-form dict or a Qdrant filter), or a clear error."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidInputError(
+            f"--filter {text!r} is not JSON ({err.msg} at character {err.pos}); write e.g. "
+            '--filter \'{"topic": "ir"}\' (keys and strings in double quotes)'
+        ) from None
 
 
 def _open(config: Path | None, store: Path | None, collection: str | None) -> Any:
@@ -131,7 +168,7 @@ def query(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Search the collection and print the best documents with their scores."""
-    flt = json.loads(filter) if filter else None
+    flt = _filter(filter)
     with _open(config, store, collection) as pipeline:
         stage = pipeline.plan(plan, _limits(limit))
         for q in text:
@@ -260,7 +297,7 @@ def tune(
     try:
         tried = [int(x) for x in limits.split(",") if x.strip()]
     except ValueError as err:
-        raise PolyvecError(f"--limits {limits!r}: write integers separated by commas") from err
+        raise ConfigError(f"--limits {limits!r}: write integers separated by commas") from err
     with _open(config, store, collection) as pipeline:
         texts = _read_queries(queries)[:sample] if queries else document_queries(pipeline, sample)
         result = run_tune(pipeline, texts, plan=plan, field=field, limits=tried, k=k, target=target)
@@ -276,7 +313,15 @@ def main() -> None:
         app()
     except PolyvecError as err:
         typer.echo(f"polyvec: error: {err}", err=True)
-        sys.exit(2)
+        sys.exit(exit_code(err))
+    except KeyboardInterrupt:
+        typer.echo("polyvec: interrupted", err=True)
+        sys.exit(130)
+
+
+def exit_code(err: PolyvecError) -> int:
+    """The exit code of a polyvec error (see :data:`EXIT_CODES`)."""
+    return next(code for kind, code in EXIT_CODES if isinstance(err, kind))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from polyvec.errors import MissingDependencyError, PolyvecError
+from polyvec.errors import ConfigError, MissingDependencyError
 
 # Which extra provides which top-level module, so an ImportError can say what to install.
 _EXTRA_FOR_MODULE = {
@@ -75,7 +75,7 @@ class Registry:
             target = self.builtins[name]
         except KeyError:
             known = ", ".join(self.names())
-            raise PolyvecError(f"unknown {self.group} entry {name!r}; known: {known}") from None
+            raise ConfigError(f"unknown {self.group} entry {name!r}; known: {known}") from None
         module_name, _, attribute = target.partition(":")
         try:
             module = importlib.import_module(module_name)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from polyvec.errors import ConfigError, PolyvecError
+from polyvec.errors import ConfigError, InvalidInputError
 from polyvec.pipeline import Pipeline
 from polyvec.plans import Stage
 
@@ -61,7 +61,7 @@ def document_queries(pipeline: Pipeline, n: int, *, words: int = 16, seed: int =
     """Snippets (first ``words`` words) of ``n`` randomly chosen stored documents."""
     hits = pipeline.get_where(None)
     if not hits:
-        raise PolyvecError("the collection is empty: ingest documents before tuning")
+        raise InvalidInputError("the collection is empty: ingest documents before tuning")
     chosen = random.Random(seed).sample(hits, min(n, len(hits)))
     return [" ".join(h.text.split()[:words]) for h in chosen if h.text.strip()]
 
@@ -99,7 +99,7 @@ def tune(
     if field not in stage.fields() - {stage.field} and field not in candidates:
         raise ConfigError(f"field {field!r} is not a candidate stage of {stage.describe()}")
     if not queries:
-        raise PolyvecError("tune needs at least one query")
+        raise InvalidInputError("tune needs at least one query")
     exact = Stage(stage.field)
     vectors = pipeline.encode_queries(list(queries), stage)
     truth, exact_ms = _timed(pipeline, exact, vectors, k)

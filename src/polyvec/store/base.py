@@ -25,6 +25,20 @@ from polyvec.store.manifest import check_compatible
 
 _PAGE = 1000
 
+Page = tuple[list[tuple[Any, "dict[str, Any] | None", Any]], Any]
+"""One scroll page: ``(id, payload, vectors)`` rows and the next offset (``None``: the last)."""
+
+
+@dataclass(frozen=True)
+class Scroll:
+    """One scroll request of the store layer (backends map it onto their engine's)."""
+
+    filter: models.Filter | None
+    offset: Any
+    limit: int
+    with_payload: bool
+    with_vectors: bool
+
 
 @dataclass
 class Hit:
@@ -180,9 +194,7 @@ class Store(ABC):
         offset: Any = None
         with self._boundary("scroll"):
             while True:
-                page, offset = self._scroll(
-                    flt, offset, _PAGE, with_payload=False, with_vectors=False
-                )
+                page, offset = self._scroll(Scroll(flt, offset, _PAGE, False, False))
                 ids.extend(str(pid) for pid, _, _ in page)
                 if offset is None:
                     return ids
@@ -190,7 +202,7 @@ class Store(ABC):
     def sample(self, n: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """Up to ``n`` points as ``(payload, vectors)``, for size statistics."""
         with self._boundary("sample"):
-            page, _ = self._scroll(None, None, n, with_payload=True, with_vectors=True)
+            page, _ = self._scroll(Scroll(None, None, n, True, True))
         return [
             (payload or {}, vectors if isinstance(vectors, dict) else {})
             for _, payload, vectors in page
@@ -215,16 +227,7 @@ class Store(ABC):
     def _count(self, flt: models.Filter | None) -> int: ...
 
     @abstractmethod
-    def _scroll(
-        self,
-        flt: models.Filter | None,
-        offset: Any,
-        limit: int,
-        *,
-        with_payload: bool,
-        with_vectors: bool,
-    ) -> tuple[list[tuple[Any, dict[str, Any] | None, Any]], Any]:
-        """One page of ``(id, payload, vectors)`` and the next offset (``None``: the last)."""
+    def _scroll(self, request: Scroll) -> Page: ...
 
     @abstractmethod
     def _query_batch(

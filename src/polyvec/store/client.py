@@ -34,7 +34,7 @@ from polyvec.errors import (
     StoreUnavailableError,
 )
 from polyvec.fields import VectorField
-from polyvec.store.base import Hit, Store
+from polyvec.store.base import Hit, Page, Scroll, Store
 from polyvec.store.requests import collection_vectors
 
 _MANIFEST_KEY = "polyvec"
@@ -186,22 +186,14 @@ class ClientStore(Store):
     def _count(self, flt: models.Filter | None) -> int:
         return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
 
-    def _scroll(
-        self,
-        flt: models.Filter | None,
-        offset: Any,
-        limit: int,
-        *,
-        with_payload: bool,
-        with_vectors: bool,
-    ) -> tuple[list[tuple[Any, dict[str, Any] | None, Any]], Any]:
+    def _scroll(self, request: Scroll) -> Page:
         page, next_offset = self.client.scroll(
             self.collection,
-            scroll_filter=flt,
-            limit=limit,
-            offset=offset,
-            with_payload=with_payload,
-            with_vectors=with_vectors,
+            scroll_filter=request.filter,
+            limit=request.limit,
+            offset=request.offset,
+            with_payload=request.with_payload,
+            with_vectors=request.with_vectors,
         )
         return [(r.id, r.payload, r.vector) for r in page], next_offset
 

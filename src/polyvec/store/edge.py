@@ -23,7 +23,7 @@ from qdrant_client import models
 from polyvec.errors import InvalidInputError, PolyvecError, StoreError, StoreLockedError
 from polyvec.fields import VectorField
 from polyvec.store import edge_conversions as convert
-from polyvec.store.base import Store
+from polyvec.store.base import Page, Scroll, Store
 from polyvec.store.requests import collection_vectors
 
 _INPUT_ERRORS = ("Wrong input", "dimension error", "Bad request", "Format error", "Not found")
@@ -103,7 +103,7 @@ class EdgeStore(Store):
     @property
     def shard(self) -> qe.EdgeShard:
         if self._shard is None:
-            raise PolyvecError(f"the store {self.where} is closed")
+            raise StoreError(f"the store {self.where} is closed; open a new Pipeline")
         return self._shard
 
     def _update(self, operation: qe.UpdateOperation) -> None:
@@ -133,24 +133,16 @@ class EdgeStore(Store):
         with self._guard:
             return self.shard.count(qe.CountRequest(filter=convert.filter_(flt), exact=True))
 
-    def _scroll(
-        self,
-        flt: models.Filter | None,
-        offset: Any,
-        limit: int,
-        *,
-        with_payload: bool,
-        with_vectors: bool,
-    ) -> tuple[list[tuple[Any, dict[str, Any] | None, Any]], Any]:
-        request = qe.ScrollRequest(
-            offset=offset,
-            limit=limit,
-            filter=convert.filter_(flt),
-            with_payload=with_payload,
-            with_vector=with_vectors,
+    def _scroll(self, request: Scroll) -> Page:
+        scroll = qe.ScrollRequest(
+            offset=request.offset,
+            limit=request.limit,
+            filter=convert.filter_(request.filter),
+            with_payload=request.with_payload,
+            with_vector=request.with_vectors,
         )
         with self._guard:
-            page, next_offset = self.shard.scroll(request)
+            page, next_offset = self.shard.scroll(scroll)
         return [(r.id, r.payload, r.vector) for r in page], next_offset
 
     def _query_batch(
