@@ -111,3 +111,43 @@ def test_yaml_errors_name_the_file_and_key(tmp_path: Path) -> None:
     path.write_text("!!python/object/apply:os.system ['echo hi']\n")
     with pytest.raises(ConfigError):  # safe_load: no Python objects
         load_yaml(path)
+
+
+def test_server_options_pass_through_in_one_place(monkeypatch) -> None:
+    """Every connection and collection option reaches qdrant-client through one typed model;
+    the API key is read from the environment and never shown."""
+    monkeypatch.setenv("QDRANT_API_KEY", "from-the-env")
+    cfg = load_config(
+        {
+            "store": {
+                "type": "qdrant",
+                "host": "qdrant.internal",
+                "port": 6334,
+                "https": True,
+                "prefer_grpc": True,
+                "timeout": 3,
+                "shard_number": 2,
+                "replication_factor": 3,
+                "write_consistency_factor": 2,
+                "on_disk_payload": True,
+            }
+        }
+    )
+    store = cfg.store
+    options = store.client_options()
+    assert options["host"] == "qdrant.internal" and options["port"] == 6334
+    assert options["https"] is True and options["prefer_grpc"] is True
+    assert options["timeout"] == 3 and options["api_key"] == "from-the-env"
+    assert store.collection_options() == {
+        "shard_number": 2,
+        "replication_factor": 3,
+        "write_consistency_factor": 2,
+        "on_disk_payload": True,
+    }
+    assert store.is_remote() and store.describe_location() == "https://qdrant.internal:6334"
+    assert "from-the-env" not in repr(cfg) and "from-the-env" not in cfg.model_dump_json()
+    given = load_config({"store": {"type": "qdrant", "url": "http://x:6333", "api_key": "given"}})
+    assert given.store.client_options()["api_key"] == "given"
+    local = load_config({"store": {"type": "qdrant", "location": ":memory:"}})
+    assert local.store.client_options() == {"location": ":memory:"}
+    assert not local.store.is_remote()

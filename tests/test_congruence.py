@@ -25,6 +25,7 @@ from polyvec import ConfigError, Pipeline, PolyvecError, Stage
 from polyvec.config import PlanSpec, plan_from_spec
 from polyvec.store.requests import vector_params
 from tests.conftest import LOOPBACK, qdrant_double, store_config
+from tests.test_compression import QUANTIZATIONS
 
 pytestmark = LOOPBACK
 NAMES = ("edge", "memory", "remote")
@@ -430,12 +431,8 @@ def test_deeply_nested_metadata_is_refused(pipelines) -> None:
 # --- collection configuration, as stored ------------------------------------------------
 
 OPTIONS = [
-    {"datatype": "float16"},
-    {"datatype": "turbo8"},
-    {"quantization": {"type": "scalar", "quantile": 0.99}},
-    {"quantization": {"type": "binary", "encoding": "1.5bit", "query_encoding": "scalar4bits"}},
-    {"quantization": {"type": "product", "compression": 16}},
-    {"quantization": {"type": "turbo", "bits": "2"}},
+    *({"datatype": d} for d in ("float16", "turbo8", "turbo16")),
+    *({"quantization": q} for q, _ in QUANTIZATIONS),  # every quantization polyvec exposes
 ]
 
 
@@ -498,3 +495,17 @@ def test_a_bad_named_plan_fails_when_the_pipeline_opens(encoder, tmp_path: Path)
         config = {"fields": FIELDS, "store": store, "plans": {"bad": "dense -> tokens"}}
         with pytest.raises(ConfigError, match="needs a limit"):
             Pipeline.from_config(config, encoder=encoder)
+
+
+def test_search_vectors_equals_search(pipelines) -> None:
+    """Query vectors computed once (lists or numpy arrays) give what the text gives."""
+
+    def both(p: Pipeline) -> tuple[list[Any], list[Any]]:
+        stage = p.plan("dense:4 -> tokens")
+        vectors = p.encode_queries(QUERIES[:2], stage)
+        as_numpy = [{k: np.asarray(v) for k, v in q.items()} for q in vectors]
+        by_vectors = [ids(h) for h in p.search_vectors(as_numpy, 3, plan=stage)]
+        return by_vectors, [ids(p.search(q, 3, plan=stage)) for q in QUERIES[:2]]
+
+    by_vectors, by_text = on_all(pipelines, both)
+    assert by_vectors == by_text

@@ -185,3 +185,14 @@ def test_a_closed_port_fails_at_once_with_the_url(encoder, tmp_path: Path) -> No
     with pytest.raises(StoreUnavailableError, match=url.replace(".", r"\.")):
         Pipeline.from_config({"fields": FIELDS, "store": remote(url)}, encoder=encoder)
     assert time.perf_counter() - start < 3.0
+
+
+def test_async_twins_work_from_one_event_loop_to_the_next(double, encoder) -> None:
+    """Each asyncio.run is a new loop; the async client of an ended loop is replaced."""
+    with Pipeline.from_config(
+        {"fields": FIELDS, "store": remote(double.url)}, encoder=encoder
+    ) as p:
+        p.ingest(DOCS[:10])
+        expected = [h.id for h in p.search("topic 3", 3)]
+        for _ in range(2):
+            assert [h.id for h in asyncio.run(p.asearch("topic 3", 3))] == expected

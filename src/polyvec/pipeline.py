@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from qdrant_client import models
 from tqdm.auto import tqdm
 
@@ -357,13 +358,16 @@ class Pipeline:
         if vectors is None:
             vectors = self.encode_queries(queries, stage)
         else:
-            for position, given in enumerate(vectors):
-                self._check_query_vectors(stage, given, position)
+            vectors = [self._query_vectors(stage, v, i) for i, v in enumerate(vectors)]
         builder = QueryBuilder(self.vector_fields, with_params=self.store.accepts_search_params)
         return stage, list(vectors), [builder.request(stage, v, k, flt) for v in vectors]
 
-    def _check_query_vectors(self, stage: Stage, given: Mapping[str, Any], position: int) -> None:
-        """Query vectors given by the caller: every field the plan reads, of its size."""
+    def _query_vectors(
+        self, stage: Stage, given: Mapping[str, Any], position: int
+    ) -> dict[str, Any]:
+        """Query vectors given by the caller (lists or numpy arrays), checked: every field the
+        plan reads, of its size; returned as plain lists."""
+        checked: dict[str, Any] = {}
         for name in stage.fields():
             if name not in given:
                 raise InvalidInputError(
@@ -379,6 +383,8 @@ class Pipeline:
                     f"search_vectors: query #{position}: {name!r} takes {shape} of "
                     f"{field.size} dimensions, got {sorted(sizes)}"
                 )
+            checked[name] = np.asarray(given[name], dtype=np.float32).tolist()
+        return checked
 
     def search_vectors(
         self,

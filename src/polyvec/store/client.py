@@ -88,6 +88,8 @@ class ClientStore(Store):
         self._owns_client = client is None
         self._aclient = aclient
         self._owns_aclient = False
+        self._aclient_loop: asyncio.AbstractEventLoop | None = None
+        self._closing: asyncio.Task[None] | None = None  # keeps a scheduled close alive
         self.local = is_local(self.client)
         self.accepts_search_params = not self.local
 
@@ -205,17 +207,36 @@ class ClientStore(Store):
         return [[(p.payload, p.score) for p in r.points] for r in responses]
 
     def _async_client(self) -> AsyncQdrantClient | None:
-        """The async client of a server (built once from the same options), else ``None``."""
+        """The async client of a server, else ``None``.
+
+        One handed in is used as it is. One polyvec builds (from the same options) belongs
+        to the event loop it was built in — its connections do — so a call from another
+        loop (a second ``asyncio.run``) gets a new one.
+        """
         if self.local:
             return None  # AsyncQdrantClient(":memory:") would be another, empty database
-        if self._aclient is None:
+        if self._aclient is not None and not self._owns_aclient:
+            return self._aclient
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aclient_loop is not loop:
+            self._close_aclient()
             options = (
                 self.config.client_options() if self._owns_client else self.client.init_options
             )
             with _quiet():
                 self._aclient = AsyncQdrantClient(**options)
-            self._owns_aclient = True
+            self._owns_aclient, self._aclient_loop = True, loop
         return self._aclient
+
+    def _close_aclient(self) -> None:
+        """Close an async client polyvec built, on its own loop if that still runs."""
+        aclient, loop = self._aclient, self._aclient_loop
+        if aclient is None or not self._owns_aclient:
+            return
+        self._aclient = self._aclient_loop = None
+        if loop is not None and loop.is_running():
+            self._closing = loop.create_task(aclient.close())
+        # a loop that has ended took its connections with it: nothing is left to close
 
     async def aquery_batch(self, requests: Sequence[models.QueryRequest]) -> list[list[Hit]]:
         aclient = self._async_client()
@@ -242,9 +263,4 @@ class ClientStore(Store):
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
-        if self._aclient is not None and self._owns_aclient:
-            aclient, self._aclient = self._aclient, None
-            try:
-                asyncio.get_running_loop().create_task(aclient.close())
-            except RuntimeError:  # no loop running: close it on a loop of its own
-                asyncio.run(aclient.close())
+        self._close_aclient()
