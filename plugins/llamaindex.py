@@ -43,7 +43,7 @@ from polyvec.frontend import (
 from polyvec.pipeline import Pipeline
 from polyvec.plans import Stage
 from polyvec.registry import missing_dependency
-from polyvec.store import Hit
+from polyvec.store import Hit, Store
 
 try:
     from llama_index.core.bridge.pydantic import PrivateAttr
@@ -227,6 +227,27 @@ def metadata_filters_to_qdrant(filters: MetadataFilters | None) -> models.Filter
     )
 
 
+def _sources(doc_ids: Sequence[str]) -> models.Filter:
+    """Nodes whose source document is one of ``doc_ids``.
+
+    polyvec 0.1 kept the source id in the metadata (``ref_doc_id``, beside
+    ``_node_content``); such nodes are matched too, so old collections stay deletable.
+    """
+    legacy = models.Filter(
+        must=[
+            models.FieldCondition(
+                key=metadata_key("ref_doc_id"), match=models.MatchAny(any=list(doc_ids))
+            )
+        ],
+        must_not=[
+            models.IsEmptyCondition(
+                is_empty=models.PayloadField(key=metadata_key(_NODE_CONTENT_KEY))
+            )
+        ],
+    )
+    return models.Filter(should=[source_filter(doc_ids), legacy])
+
+
 # --- the store ---------------------------------------------------------------------------
 
 
@@ -244,6 +265,7 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
         aclient: an existing ``AsyncQdrantClient`` for the async twins.
         collection_name: the collection to use (overrides the config's).
         encoder: use this encoder instead of the configured one.
+        store: use this (unopened) polyvec store instead of the configured one.
 
     A query can override ``plan`` and ``limits`` through the retriever:
     ``index.as_retriever(vector_store_kwargs={"plan": "tokens"})``; its ``limits`` are
@@ -269,6 +291,7 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
         aclient: Any = None,
         collection_name: str | None = None,
         encoder: Encoder | None = None,
+        store: Store | None = None,
         **kwargs: Any,
     ) -> None:
         # through a dict: mypy sees only BasePydanticVectorStore's fields in its __init__
@@ -277,6 +300,7 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
         built, owned = open_pipeline(
             pipeline,
             encoder=encoder,
+            store=store,
             client=client,
             aclient=aclient,
             collection_name=collection_name,
@@ -369,7 +393,7 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
                 "(query_embedding is ignored)"
             )
         metadata = metadata_filters_to_qdrant(query.filters)
-        sources = source_filter(query.doc_ids) if query.doc_ids else None
+        sources = _sources(query.doc_ids) if query.doc_ids else None
         flt = (
             models.Filter(must=[f for f in (metadata, sources) if f])
             if metadata or sources
@@ -427,10 +451,10 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
 
         Nodes without a source document are never matched (not even by ``"None"``).
         """
-        self._pipeline.delete_where(source_filter([ref_doc_id]))
+        self._pipeline.delete_where(_sources([ref_doc_id]))
 
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        await self._pipeline.adelete_where(source_filter([ref_doc_id]))
+        await self._pipeline.adelete_where(_sources([ref_doc_id]))
 
     def delete_nodes(
         self,

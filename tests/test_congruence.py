@@ -331,6 +331,16 @@ def test_every_filter_form_agrees(pipelines, flt, expected) -> None:
         {"must": [{"nope": 1}]},
         {1: "x"},
         "topic = ir",
+        {"must": [{"key": "metadata.n", "match": {"value": 1}, "range": {"gte": 0}}]},
+        {
+            "min_should": {
+                "conditions": [{"key": "metadata.n", "match": {"value": 1}}],
+                "min_count": 0,
+            }
+        },
+        {"must": [{"has_id": ["not-a-uuid"]}]},
+        {"at": {"$gte": "yesterday"}},
+        {"n": {"$gte": 10**400}},
     ],
 )
 def test_bad_filters_fail_the_same_way_everywhere(pipelines, flt) -> None:
@@ -509,3 +519,41 @@ def test_search_vectors_equals_search(pipelines) -> None:
 
     by_vectors, by_text = on_all(pipelines, both)
     assert by_vectors == by_text
+
+
+def test_one_ingest_with_an_id_twice_keeps_the_last(encoder, tmp_path: Path) -> None:
+    twice = [{"id": "d", "text": f"version {v}", "metadata": {"v": v}} for v in range(8)]
+    for name in NAMES:
+        store = (
+            {**store_config(name, tmp_path / name), "upload_batch_size": 1}
+            if name != "edge"
+            else store_config(name, tmp_path / name)
+        )
+        config = {"fields": FIELDS, "store": store, "ingest_batch_size": 8}
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            assert p.ingest(twice) == ["d"] * 8
+            assert [h.metadata["v"] for h in p.get(["d"])] == [7], name
+
+
+def test_payload_indexes_do_not_change_answers(encoder, tmp_path: Path) -> None:
+    found = {}
+    for name in NAMES:
+        store = {
+            **store_config(name, tmp_path / name),
+            "payload_indexes": {"topic": "keyword", "n": "integer"},
+        }
+        with Pipeline.from_config({"fields": FIELDS, "store": store}, encoder=encoder) as p:
+            p.ingest(DOCS)
+            found[name] = [
+                sorted(map(str, ids(p.get_where(f))))
+                for f in ({"topic": "ir"}, {"n": {"$gte": 3}}, {"n": 2}, {"doc_id": "t"})
+            ]
+    assert found["edge"] == found["memory"] == found["remote"]
+    assert found["edge"][:3] == [["none", "one", "zero"], ["7", "none", "zero"], ["one"]]
+
+
+def test_search_vectors_refuses_a_flat_vector_for_a_multivector_field(pipelines) -> None:
+    error = on_all(
+        pipelines, lambda p: p.search_vectors([{"tokens": [0.1] * 384}], 3, plan="tokens")
+    )
+    assert error[0] == "InvalidInputError" and "set of vectors" in error[1]

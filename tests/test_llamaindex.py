@@ -553,3 +553,34 @@ def test_retriever_returns_exactly_the_pipeline_top10_on_scifact(
         got = retriever.retrieve(query)
         assert [h.node.node_id for h in got] == [str(h.id) for h in want], query
         assert [h.score for h in got] == pytest.approx([h.relevance for h in want])
+
+
+def test_nodes_written_by_polyvec_0_1_are_read_and_deleted_by_source(store) -> None:
+    """0.1 kept LlamaIndex's bookkeeping inside the metadata; such nodes still work."""
+    import json
+
+    from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+    old = _node("old", "written by polyvec 0.1", topic="x")
+    old.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id="docOld")
+    metadata = node_to_metadata_dict(old, remove_text=True)
+    json.loads(metadata["_node_content"])  # the 0.1 layout: node JSON among the metadata
+    store.pipeline.ingest([{"id": "old", "text": old.text, "metadata": metadata}])
+    (node,) = store.get_nodes(["old"])
+    assert node.ref_doc_id == "docOld" and node.metadata == {"topic": "x"}
+    hits = store.query(
+        VectorStoreQuery(query_str="polyvec", similarity_top_k=5, doc_ids=["docOld"])
+    )
+    assert hits.ids == ["old"]
+    store.delete("docOld")
+    assert store.get_nodes(["old"]) == []
+
+
+def test_a_store_handed_to_from_config_is_used(encoder, tmp_path: Path) -> None:
+    from polyvec.config import EdgeStoreConfig
+    from polyvec.store import open_backend
+
+    mine = open_backend(EdgeStoreConfig(path=str(tmp_path / "mine"), collection="c"))
+    config = {"fields": [{"type": "dense"}], "store": store_config("edge", tmp_path)}
+    with PolyvecVectorStore.from_config(config, encoder=encoder, store=mine) as store:
+        assert store.pipeline.store is mine

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qdrant_client import AsyncQdrantClient, QdrantClient
+from qdrant_client import QdrantClient
 
 from polyvec import Pipeline, StoreUnavailableError
 from polyvec.errors import ConfigError
@@ -157,7 +157,7 @@ async def test_async_twins_run_on_the_async_client_concurrently(encoder) -> None
             double.clear()
             found = await asyncio.gather(*(p.asearch(q, 3) for q in queries))
             assert [[h.id for h in hits] for hits in found] == expected
-            assert isinstance(p.store._aclient, AsyncQdrantClient)
+            assert len(p.store._aclients) == 1  # this loop's AsyncQdrantClient
             assert len(double.calls("POST", "/collections/polyvec/points/query/batch")) == 8
             assert double.max_in_flight >= 2  # the async client's queries overlapped
         assert double.errors == []
@@ -196,3 +196,31 @@ def test_async_twins_work_from_one_event_loop_to_the_next(double, encoder) -> No
         expected = [h.id for h in p.search("topic 3", 3)]
         for _ in range(2):
             assert [h.id for h in asyncio.run(p.asearch("topic 3", 3))] == expected
+
+
+def test_async_twins_from_several_threads_at_once(encoder) -> None:
+    """Each thread's event loop gets its own async client; none closes another's."""
+    import threading
+
+    with QdrantDouble(latency=0.05) as double:
+        with Pipeline.from_config(
+            {"fields": FIELDS, "store": remote(double.url)}, encoder=encoder
+        ) as p:
+            p.ingest(DOCS[:10])
+            expected = [h.id for h in p.search("topic 2", 3)]
+            results: list[Any] = []
+
+            def worker() -> None:
+                for _ in range(2):
+                    try:
+                        results.append([h.id for h in asyncio.run(p.asearch("topic 2", 3))])
+                    except Exception as err:  # collected and asserted below
+                        results.append(err)
+
+            threads = [threading.Thread(target=worker) for _ in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        assert results == [expected] * 6
+        assert double.errors == []

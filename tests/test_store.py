@@ -301,3 +301,25 @@ def test_manifest_is_keyed_by_name_and_format_checked(
     message = str(refused.value)
     assert "fields.dense.size: collection has 384, pipeline has 64" in message
     assert "fields.tokens.datatype: collection has 'float32', pipeline has 'float16'" in message
+
+
+# qdrant-client's QdrantLocal leaves its lock file open when it refuses a second client
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_second_local_path_client_is_store_locked(make_pipeline, tmp_path: Path) -> None:
+    """qdrant-client's local folder allows one client: the same error as Edge's lock."""
+    import gc
+
+    make_pipeline("qdrant-path")
+    with pytest.raises(StoreLockedError, match="open in another process"):
+        make_pipeline("qdrant-path")
+    gc.collect()  # its leaked file is reported here, not in a later test
+
+
+def test_an_unreadable_manifest_is_a_store_error(make_pipeline, tmp_path: Path) -> None:
+    from polyvec import StoreError
+
+    make_pipeline("edge").close()
+    (tmp_path / "edge" / "test" / "polyvec.json").write_text("{not json")
+    with pytest.raises(StoreError, match="cannot be read"):
+        make_pipeline("edge")
+    make_pipeline("memory")  # and nothing is left locked or half-open

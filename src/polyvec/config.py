@@ -47,7 +47,9 @@ class EncoderConfig(StrictModel):
     trust_remote_code: bool = False
 
 
-PayloadIndexType = Literal["keyword", "integer", "float", "bool", "datetime", "text", "uuid"]
+# No "text": a full-text index changes what MatchText/MatchPhrase match on one engine and
+# not on another; polyvec's text filters (substring, prefix) need none.
+PayloadIndexType = Literal["keyword", "integer", "float", "bool", "datetime", "uuid"]
 
 
 class _StoreConfigBase(StrictModel):

@@ -17,6 +17,7 @@ with the same :class:`~polyvec.errors.InvalidInputError` — on every store back
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -143,6 +144,7 @@ def to_filter(filter: Any) -> models.Filter | None:
     if filter is None:
         return None
     if isinstance(filter, models.Filter):
+        check_filter(filter)
         return (
             filter
             if (filter.must or filter.should or filter.must_not or filter.min_should)
@@ -169,9 +171,79 @@ def to_filter(filter: Any) -> models.Filter | None:
     for key, value in filter.items():
         if not isinstance(key, str):
             raise InvalidInputError(f"filter keys are metadata keys (str), got {key!r}")
-        clause, condition = _simple_condition(key, value)
+        try:
+            clause, condition = _simple_condition(key, value)
+        except ValidationError as err:
+            raise InvalidInputError(
+                f"filter key {key!r}: {value!r} cannot be compared: {_validation_message(err)}"
+            ) from None
         clauses.setdefault(clause, []).append(condition)
     return models.Filter(must=clauses.get("must"), must_not=clauses.get("must_not"))
+
+
+_PREDICATES = (
+    "match",
+    "range",
+    "geo_bounding_box",
+    "geo_radius",
+    "geo_polygon",
+    "values_count",
+    "is_empty",
+    "is_null",
+)
+
+
+def _conditions(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def check_filter(flt: models.Filter) -> None:
+    """Refuse what Qdrant's engines read differently, so every backend answers alike.
+
+    * a ``FieldCondition`` with several predicates (``match`` and ``range`` at once): Qdrant
+      Edge, a server and qdrant-client's local mode each combine them their own way;
+    * ``min_should`` with ``min_count`` below 1 (local mode refuses it, Edge matches all);
+    * ``has_id`` with an id Qdrant cannot hold (not an unsigned int or a UUID).
+
+    Raises:
+        InvalidInputError: what to write instead.
+    """
+    conditions = [
+        *_conditions(flt.must),
+        *_conditions(flt.should),
+        *_conditions(flt.must_not),
+    ]
+    if flt.min_should is not None:
+        if flt.min_should.min_count < 1:
+            raise InvalidInputError(
+                f"filter: min_should needs min_count >= 1, got {flt.min_should.min_count}"
+            )
+        conditions.extend(flt.min_should.conditions)
+    for condition in conditions:
+        if isinstance(condition, models.Filter):
+            check_filter(condition)
+        elif isinstance(condition, models.NestedCondition):
+            check_filter(condition.nested.filter)
+        elif isinstance(condition, models.FieldCondition):
+            given = [p for p in _PREDICATES if getattr(condition, p) is not None]
+            if len(given) > 1:
+                raise InvalidInputError(
+                    f"filter: the condition on {condition.key!r} has {' and '.join(given)}; "
+                    "give one per condition and combine conditions with must/should"
+                )
+        elif isinstance(condition, models.HasIdCondition):
+            for point in condition.has_id:
+                if isinstance(point, int) and point >= 0:
+                    continue
+                try:
+                    uuid.UUID(str(point))
+                except ValueError:
+                    raise InvalidInputError(
+                        f"filter: has_id {point!r} is not a Qdrant point id (an unsigned int "
+                        "or a UUID); to restrict a search to document ids, use ids=[...]"
+                    ) from None
 
 
 def all_of(*filters: models.Filter | None) -> models.Filter | None:

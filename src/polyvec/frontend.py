@@ -31,7 +31,7 @@ from polyvec.errors import InvalidInputError
 from polyvec.filters import FRONTEND_KEY, field_equals_any
 from polyvec.pipeline import Pipeline
 from polyvec.plans import Stage
-from polyvec.store import Hit
+from polyvec.store import Hit, Store
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -81,6 +81,7 @@ def open_pipeline(
     source: PipelineSource | None = None,
     *,
     encoder: Encoder | None = None,
+    store: Store | None = None,
     client: Any = None,
     aclient: Any = None,
     collection_name: str | None = None,
@@ -91,6 +92,7 @@ def open_pipeline(
         source: a :class:`~polyvec.Pipeline` (used as is, not owned), a config, a config
             dict or a YAML path; ``None``: the default configuration.
         encoder: the encoder to use instead of the configured one.
+        store: an (unopened) store to use instead of the configured one.
         client: an existing ``QdrantClient``; the collection is stored there (the client is
             never closed by polyvec).
         aclient: an existing ``AsyncQdrantClient`` for the async twins.
@@ -99,6 +101,7 @@ def open_pipeline(
     if isinstance(source, Pipeline):
         extra = {
             "encoder": encoder,
+            "store": store,
             "client": client,
             "aclient": aclient,
             "collection_name": collection_name,
@@ -112,7 +115,9 @@ def open_pipeline(
     config = config_from(source)[0] if source is not None else None
     if client is not None or aclient is not None or collection_name is not None:
         config = client_config(config, collection_name, client if client is not None else aclient)
-    pipeline = Pipeline(config or load_config(), encoder=encoder, client=client, aclient=aclient)
+    pipeline = Pipeline(
+        config or load_config(), encoder=encoder, store=store, client=client, aclient=aclient
+    )
     return pipeline, True
 
 

@@ -221,8 +221,10 @@ class Pipeline:
         docs = [as_document(item, i) for i, item in enumerate(documents)]
         # the caller's Document objects are never changed: generated ids go on copies
         docs = [d if d.id is not None else replace(d, id=new_id()) for d in docs]
-        for doc in docs:
-            point_id(doc.id)  # validates the id's type
+        given = [d.id for d in docs]
+        # one point per id, the last given: batches may be sent in parallel, and two versions
+        # of an id in flight at once would leave either one
+        docs = list({point_id(d.id): d for d in docs}.values())  # validates each id's type
         # every payload is checked before anything is written
         payloads = [self._payload(doc, i) for i, doc in enumerate(docs)]
         size = batch_size or self.config.ingest_batch_size
@@ -235,7 +237,7 @@ class Pipeline:
                 chunk = slice(start, start + size)
                 self.store.upsert(self._points(docs[chunk], payloads[chunk]))
                 bar.update(len(docs[chunk]))
-        return [d.id for d in docs if d.id is not None]
+        return [i for i in given if i is not None]
 
     def delete(self, ids: Sequence[str | int]) -> None:
         """Delete documents by id; unknown ids are ignored."""
@@ -375,15 +377,20 @@ class Pipeline:
                     f"plan {stage.describe()} reads"
                 )
             field = self.vector_fields[name]
-            rows = given[name] if field.multivector else [given[name]]
-            sizes = {len(row) for row in rows} if len(rows) else {0}
-            if sizes != {field.size}:
-                shape = "sets of vectors" if field.multivector else "vectors"
+            shape = "a set of vectors" if field.multivector else "one vector"
+            try:
+                array = np.asarray(given[name], dtype=np.float32)
+            except (TypeError, ValueError) as err:
+                raise InvalidInputError(
+                    f"search_vectors: query #{position}: {name!r} takes {shape} of numbers: {err}"
+                ) from None
+            wanted_ndim = 2 if field.multivector else 1
+            if array.ndim != wanted_ndim or array.shape[-1] != field.size or not array.size:
                 raise InvalidInputError(
                     f"search_vectors: query #{position}: {name!r} takes {shape} of "
-                    f"{field.size} dimensions, got {sorted(sizes)}"
+                    f"{field.size} dimensions, got an array of shape {array.shape}"
                 )
-            checked[name] = np.asarray(given[name], dtype=np.float32).tolist()
+            checked[name] = array.tolist()
         return checked
 
     def search_vectors(

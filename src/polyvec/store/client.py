@@ -16,13 +16,16 @@ keeps it.
 from __future__ import annotations
 
 import asyncio
+import threading
 import warnings
+import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from polyvec.config import QdrantStoreConfig
@@ -31,6 +34,7 @@ from polyvec.errors import (
     InvalidInputError,
     PolyvecError,
     StoreError,
+    StoreLockedError,
     StoreUnavailableError,
 )
 from polyvec.fields import VectorField
@@ -86,10 +90,11 @@ class ClientStore(Store):
         with self._boundary("connect"), _quiet():
             self.client = client if client is not None else QdrantClient(**config.client_options())
         self._owns_client = client is None
-        self._aclient = aclient
-        self._owns_aclient = False
-        self._aclient_loop: asyncio.AbstractEventLoop | None = None
-        self._closing: asyncio.Task[None] | None = None  # keeps a scheduled close alive
+        self._aclient = aclient  # handed in: used for every loop, never closed
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncQdrantClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._aclients_lock = threading.Lock()
         self.local = is_local(self.client)
         self.accepts_search_params = not self.local
 
@@ -101,6 +106,15 @@ class ClientStore(Store):
                 f"cannot {action}: no answer from the Qdrant server for {self.where} within "
                 f"{self.config.timeout} s ({type(err.source).__name__}: {err.source}). Check "
                 "that the server runs and the URL, port and https settings are right."
+            )
+        if isinstance(err, ResourceExhaustedResponse):
+            return StoreUnavailableError(
+                f"cannot {action}: the Qdrant server for {self.where} is rate-limiting requests "
+                f"({err}); retry after {err.retry_after_s} s"
+            )
+        if isinstance(err, RuntimeError) and "already accessed by another instance" in str(err):
+            return StoreLockedError(
+                f"{self.where} is open in another process or client; close that one first"
             )
         if isinstance(err, UnexpectedResponse):
             detail = err.content.decode("utf-8", "replace")[:500]
@@ -207,36 +221,36 @@ class ClientStore(Store):
         return [[(p.payload, p.score) for p in r.points] for r in responses]
 
     def _async_client(self) -> AsyncQdrantClient | None:
-        """The async client of a server, else ``None``.
+        """The async client of a server for the running event loop, else ``None``.
 
-        One handed in is used as it is. One polyvec builds (from the same options) belongs
-        to the event loop it was built in — its connections do — so a call from another
-        loop (a second ``asyncio.run``) gets a new one.
+        One handed in is used as it is. The ones polyvec builds (from the same options) are
+        kept one per event loop, since a client's connections belong to the loop that made
+        them: ``asyncio.run`` twice, or in several threads, each gets its own.
         """
         if self.local:
             return None  # AsyncQdrantClient(":memory:") would be another, empty database
-        if self._aclient is not None and not self._owns_aclient:
+        if self._aclient is not None:
             return self._aclient
         loop = asyncio.get_running_loop()
-        if self._aclient is None or self._aclient_loop is not loop:
-            self._close_aclient()
-            options = (
-                self.config.client_options() if self._owns_client else self.client.init_options
-            )
-            with _quiet():
-                self._aclient = AsyncQdrantClient(**options)
-            self._owns_aclient, self._aclient_loop = True, loop
-        return self._aclient
+        with self._aclients_lock:
+            aclient = self._aclients.get(loop)
+            if aclient is None:
+                options = (
+                    self.config.client_options() if self._owns_client else self.client.init_options
+                )
+                with _quiet():
+                    aclient = self._aclients[loop] = AsyncQdrantClient(**options)
+        return aclient
 
-    def _close_aclient(self) -> None:
-        """Close an async client polyvec built, on its own loop if that still runs."""
-        aclient, loop = self._aclient, self._aclient_loop
-        if aclient is None or not self._owns_aclient:
-            return
-        self._aclient = self._aclient_loop = None
-        if loop is not None and loop.is_running():
-            self._closing = loop.create_task(aclient.close())
-        # a loop that has ended took its connections with it: nothing is left to close
+    def _close_aclients(self) -> None:
+        """Close the async clients polyvec built, each on its own loop where that still runs
+        (a loop that has ended took its connections with it)."""
+        with self._aclients_lock:
+            built = list(self._aclients.items())
+            self._aclients.clear()
+        for loop, aclient in built:
+            if loop.is_running() and not loop.is_closed():
+                asyncio.run_coroutine_threadsafe(aclient.close(), loop)
 
     async def aquery_batch(self, requests: Sequence[models.QueryRequest]) -> list[list[Hit]]:
         aclient = self._async_client()
@@ -263,4 +277,4 @@ class ClientStore(Store):
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
-        self._close_aclient()
+        self._close_aclients()

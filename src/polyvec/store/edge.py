@@ -65,8 +65,13 @@ class EdgeStore(Store):
     def stored_manifest(self) -> dict[str, Any] | None:
         if not self._manifest_path.exists():
             return None
-        with self._manifest_path.open(encoding="utf-8") as fh:
-            manifest: dict[str, Any] = json.load(fh)
+        try:
+            manifest: dict[str, Any] = json.loads(self._manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise StoreError(
+                f"the manifest {str(self._manifest_path)!r} cannot be read ({err}); restore it "
+                "from a backup, or move the collection folder away to build a new one"
+            ) from err
         return manifest
 
     def _acquire(self) -> None:
@@ -158,7 +163,8 @@ class EdgeStore(Store):
             self.shard.optimize()
 
     def disk_bytes(self) -> int | None:
-        return sum(p.stat().st_size for p in self._shard_path.rglob("*") if p.is_file())
+        with self._boundary("measure the disk use"):
+            return sum(p.stat().st_size for p in self._shard_path.rglob("*") if p.is_file())
 
     def describe(self) -> dict[str, Any]:
         with self._guard:
@@ -171,11 +177,16 @@ class EdgeStore(Store):
         }
 
     def close(self) -> None:
-        with self._guard:
-            if self._shard is not None:
-                self._shard.flush()
-                self._shard.close()
-                self._shard = None
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        try:
+            with self._guard:
+                shard, self._shard = self._shard, None
+                if shard is not None:
+                    with self._boundary("close"):
+                        try:
+                            shard.flush()
+                        finally:
+                            shard.close()
+        finally:  # the lock is released even when flushing failed
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None

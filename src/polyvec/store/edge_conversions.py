@@ -231,6 +231,8 @@ def condition(c: models.Condition) -> Any:
         return qe.HasIdCondition({str(i) if not isinstance(i, int) else i for i in c.has_id})
     if isinstance(c, models.NestedCondition):
         return qe.NestedCondition(c.nested.key, filter_(c.nested.filter) or qe.Filter())
+    if isinstance(c, models.HasVectorCondition):
+        return qe.HasVectorCondition(c.has_vector)
     raise _unsupported(c)
 
 

@@ -202,7 +202,7 @@ class QueryBuilder:
 MAX_PAYLOAD_DEPTH = 32
 """Nesting Qdrant Edge can store and read back: at ~124 levels its WAL cannot be replayed
 and the store never opens again (measured 2026-12-01); 32 leaves room for any real use."""
-_INT_RANGE = (-(2**63), 2**64 - 1)
+_INT_RANGE = (-(2**63), 2**63 - 1)  # Edge cannot filter on larger ints
 
 
 def _json_value(value: Any, path: str, depth: int = 0) -> Any:
