@@ -36,7 +36,7 @@ def test_ingest_query_info_on_a_folder(config: Path, tmp_path: Path) -> None:
     )
     (docs / "cats.txt").write_text("Cats purr. " * 300)  # long: split into passages
     (docs / "skip.bin").write_bytes(b"\x00\x01")
-    out = run("ingest", str(docs), "-c", str(config))
+    out = run("ingest", str(docs), "-c", str(config), "--root", str(docs))
     assert "ingested" in out
     info = json.loads(run("info", "-c", str(config)))
     assert info["count"] >= 3  # the long file became several passages
@@ -161,3 +161,45 @@ def test_an_unreachable_server_is_exit_code_5(tmp_path: Path, monkeypatch, capsy
     )
     code, err = main_exit(monkeypatch, capsys, "info", "-c", str(path))
     assert code == 5 and url in err
+
+
+def test_folders_with_the_same_file_names_are_two_sources(
+    config: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """`ingest alpha/ beta/` keeps both README.md; a source is replaced as one unit."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("alpha", "beta"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "README.md").write_text(f"# {name}\n\nAbout {name} and vectors.")
+    run("ingest", "alpha", "beta", "-c", str(config), "--max-words", "5")
+    out = run("query", "vectors", "-c", str(config), "--json", "-k", "10")
+    ids = {json.loads(line)["id"] for line in out.splitlines()}
+    assert ids == {"alpha/README.md#0", "alpha/README.md#1", "beta/README.md#0", "beta/README.md#1"}
+    (tmp_path / "alpha" / "README.md").write_text("short")
+    out = run("ingest", "alpha", "-c", str(config))
+    assert "collection holds 3" in out  # alpha's stale second passage went with the re-ingest
+
+
+def test_sync_adds_changes_and_removes(config: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    long = "\n\n".join(f"Paragraph {i} about late interaction." for i in range(9))
+    (notes / "long.md").write_text(long)
+    (notes / "keep.md").write_text("MaxSim sums the best token matches.")
+    out = run("sync", "notes", "-c", str(config), "--max-words", "6")
+    assert "2 added" in out and "collection holds 10" in out
+    (notes / "long.md").write_text("Now one short paragraph.")
+    out = run("sync", "notes", "-c", str(config), "--max-words", "6")
+    assert "1 changed, 1 unchanged" in out and "(1 passages written)" in out
+    assert "collection holds 2" in out
+    (notes / "long.md").unlink()
+    out = run("sync", "notes", "-c", str(config), "--max-words", "6")
+    assert "1 removed" in out and "collection holds 1" in out
+    out = run("delete", "--source", "notes/keep.md", "-c", str(config))
+    assert "deleted 1 documents; collection holds 0" in out
+
+
+def test_delete_needs_something_to_delete(config: Path, monkeypatch, capsys) -> None:
+    code, err = main_exit(monkeypatch, capsys, "delete", "-c", str(config))
+    assert code == 2 and "--id, --source or --filter" in err

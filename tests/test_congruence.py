@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
-from polyvec import ConfigError, Pipeline, PolyvecError, Stage
+from polyvec import ConfigError, InvalidInputError, Pipeline, PolyvecError, Stage
 from polyvec.config import PlanSpec, plan_from_spec
 from polyvec.store.requests import vector_params
 from tests.conftest import LOOPBACK, qdrant_double, store_config
@@ -557,3 +557,25 @@ def test_search_vectors_refuses_a_flat_vector_for_a_multivector_field(pipelines)
         pipelines, lambda p: p.search_vectors([{"tokens": [0.1] * 384}], 3, plan="tokens")
     )
     assert error[0] == "InvalidInputError" and "set of vectors" in error[1]
+
+
+def test_a_source_is_replaced_and_deleted_as_one_unit(encoder, tmp_path: Path) -> None:
+    from polyvec import Document
+
+    def passages(source: str, n: int) -> list[Document]:
+        return [
+            Document(text=f"{source} part {i}", id=f"{source}#{i}", frontend={"source": source})
+            for i in range(n)
+        ]
+
+    for name in NAMES:
+        config = {"fields": FIELDS, "store": store_config(name, tmp_path / name)}
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            p.replace_sources(passages("a.md", 9) + passages("b.md", 2))
+            p.replace_sources(passages("a.md", 1))  # a.md shortened to one passage
+            assert sorted(ids(p.get_where(None))) == ["a.md#0", "b.md#0", "b.md#1"], name
+            assert p.source_hashes() == {"a.md": None, "b.md": None}
+            p.delete_sources(["b.md", "never.md"])
+            assert ids(p.get_where(None)) == ["a.md#0"], name
+            with pytest.raises(InvalidInputError):
+                p.delete_sources("a.md")

@@ -67,6 +67,13 @@ PlanOpt = Annotated[
         "--plan", "-p", help="A plan name, a field name, or a plan like 'fde:200 -> tokens'."
     ),
 ]
+RootOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--root",
+        help="Folder that source ids are relative to (default: the current folder).",
+    ),
+]
 LimitOpt = Annotated[
     list[str] | None,
     typer.Option("--limit", help="Candidate limit of a stage, FIELD=N (repeatable)."),
@@ -135,20 +142,78 @@ def ingest(
     optimize: Annotated[
         bool, typer.Option(help="Build indexes and quantized copies after ingesting.")
     ] = True,
+    root: RootOpt = None,
 ) -> None:
-    """Encode documents and store them (re-ingesting the same ids replaces them)."""
+    """Encode documents and store them. A file is one source: re-ingesting it replaces all
+    its passages (stale ones are deleted); ids are paths relative to --root."""
     from polyvec.sources import read_documents
 
-    docs = list(read_documents(paths, max_words=max_words))
+    docs = list(read_documents(paths, max_words=max_words, root=root))
     with _open(config, store, collection) as pipeline:
         start = time.perf_counter()
-        ids = pipeline.ingest(docs)
+        ids = pipeline.replace_sources(docs)
         if optimize:
             pipeline.optimize()
         seconds = time.perf_counter() - start
         typer.echo(
             f"ingested {len(ids)} documents in {seconds:.1f} s ({len(ids) / max(seconds, 1e-9):.1f} docs/s); "
             f"collection holds {pipeline.count()}"
+        )
+
+
+@app.command()
+def sync(
+    paths: Annotated[list[Path], typer.Argument(help="Folders (or files) of .txt/.md to mirror.")],
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    max_words: Annotated[
+        int, typer.Option(help="Split files into passages of about this many words.")
+    ] = 120,
+    root: RootOpt = None,
+) -> None:
+    """Make the collection hold what the folders hold: add new files, re-encode changed ones
+    (by content hash), delete the passages of files that are gone."""
+    from polyvec.sync import sync as run_sync
+
+    with _open(config, store, collection) as pipeline:
+        report = run_sync(pipeline, paths, root=root, max_words=max_words)
+        if report.passages:
+            pipeline.optimize()
+        typer.echo(f"synced: {report.summary()}; collection holds {pipeline.count()}")
+
+
+@app.command()
+def delete(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--id", help="A document id to delete (repeatable).")
+    ] = None,
+    sources: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="A source (file path as stored) to delete (repeatable)."),
+    ] = None,
+    filter: Annotated[
+        str | None,
+        typer.Option("--filter", help="Delete every document matching this JSON filter."),
+    ] = None,
+) -> None:
+    """Delete documents by id, by source or by metadata filter."""
+    flt = _filter(filter)
+    if not ids and not sources and flt is None:
+        raise InvalidInputError("delete: give --id, --source or --filter (nothing was deleted)")
+    with _open(config, store, collection) as pipeline:
+        before = pipeline.count()
+        if ids:
+            pipeline.delete(ids)
+        if sources:
+            pipeline.delete_sources(sources)
+        if flt is not None:
+            pipeline.delete_where(flt)
+        typer.echo(
+            f"deleted {before - pipeline.count()} documents; collection holds {pipeline.count()}"
         )
 
 

@@ -31,6 +31,7 @@ ID_KEY = "doc_id"
 TEXT_KEY = "text"
 METADATA_KEY = "metadata"
 FRONTEND_KEY = "frontend"  # bookkeeping of a front end (e.g. LlamaIndex's node), never metadata
+SOURCE_KEY = "source"  # under FRONTEND_KEY: the source (file, parent document) a passage is of
 
 _CLAUSES = frozenset({"must", "should", "must_not", "min_should"})
 _RANGE_OPS = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
@@ -255,5 +256,10 @@ def all_of(*filters: models.Filter | None) -> models.Filter | None:
 
 
 def field_equals_any(path: str, values: Sequence[str | int]) -> models.Filter:
-    """Points whose payload ``path`` is one of ``values`` (e.g. a front end's source id)."""
+    """Points whose payload ``path`` is one of ``values``."""
     return models.Filter(must=[one_of(path, list(values))])
+
+
+def source_filter(sources: Sequence[str | int]) -> models.Filter:
+    """Passages whose source (a file, a front end's parent document) is one of ``sources``."""
+    return field_equals_any(f"{FRONTEND_KEY}.{SOURCE_KEY}", list(sources))

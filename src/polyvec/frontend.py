@@ -19,16 +19,14 @@ framework's types; everything else they share comes from here:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from qdrant_client import models
-
 from polyvec.config import PipelineConfig, load_config, load_yaml
 from polyvec.errors import InvalidInputError
-from polyvec.filters import FRONTEND_KEY, field_equals_any
+from polyvec.filters import SOURCE_KEY, source_filter
 from polyvec.pipeline import Pipeline
 from polyvec.plans import Stage
 from polyvec.store import Hit, Store
@@ -42,8 +40,6 @@ PipelineSource: TypeAlias = Pipeline | PipelineConfig | Mapping[str, Any] | str 
 """What a front end is built from: a pipeline, a config (object or dict) or a YAML path."""
 
 PlanArg: TypeAlias = Stage | str | None
-
-SOURCE_KEY = "source"  # under FRONTEND_KEY: the parent document a chunk came from
 
 
 def config_from(
@@ -204,6 +200,15 @@ def raw_score(hit: Hit) -> float:
     return float(hit.score or 0.0)
 
 
-def source_filter(sources: Sequence[str | int]) -> models.Filter:
-    """Documents whose front-end source (parent document id) is one of ``sources``."""
-    return field_equals_any(f"{FRONTEND_KEY}.{SOURCE_KEY}", list(sources))
+__all__ = [
+    "SOURCE_KEY",
+    "OwnsPipeline",
+    "PipelineSource",
+    "PlanArg",
+    "SearchDefaults",
+    "config_from",
+    "open_pipeline",
+    "raw_score",
+    "relevance",
+    "source_filter",
+]

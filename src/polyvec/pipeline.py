@@ -24,7 +24,16 @@ from polyvec.documents import Document, as_document
 from polyvec.encoders import Encoder, MultiVectorCheckpointEncoder, SentenceTransformerEncoder
 from polyvec.errors import InvalidInputError
 from polyvec.fields import VectorField
-from polyvec.filters import FRONTEND_KEY, ID_KEY, METADATA_KEY, TEXT_KEY, all_of, to_filter
+from polyvec.filters import (
+    FRONTEND_KEY,
+    ID_KEY,
+    METADATA_KEY,
+    SOURCE_KEY,
+    TEXT_KEY,
+    all_of,
+    source_filter,
+    to_filter,
+)
 from polyvec.plans import Stage, validate_plan
 from polyvec.sizes import bytes_per_document
 from polyvec.store import Hit, Store, open_backend
@@ -238,6 +247,50 @@ class Pipeline:
                 self.store.upsert(self._points(docs[chunk], payloads[chunk]))
                 bar.update(len(docs[chunk]))
         return [i for i in given if i is not None]
+
+    def replace_sources(
+        self,
+        documents: Iterable[Document | Mapping[str, Any] | str],
+        **ingest_options: Any,
+    ) -> list[str | int]:
+        """Ingest passages that carry a source (``Document.frontend["source"]``) and delete
+        every stored passage of those sources that is not among them.
+
+        A source (a file, a parent document) is one unit: re-ingesting a shortened file
+        leaves exactly its new passages. The new passages are written first, so a source
+        never vanishes in between. Documents without a source are ingested as they are.
+        """
+        docs = [as_document(item, i) for i, item in enumerate(documents)]
+        ids = self.ingest(docs, **ingest_options)
+        sources = sorted(
+            {str(d.frontend[SOURCE_KEY]) for d in docs if d.frontend and SOURCE_KEY in d.frontend}
+        )
+        if sources:
+            written: list[models.ExtendedPointId] = [point_id(i) for i in ids]
+            stale = models.Filter(
+                must=[source_filter(sources)],
+                must_not=[models.HasIdCondition(has_id=written)],
+            )
+            with self._write_lock:
+                self.store.delete_by_filter(stale)
+        return ids
+
+    def delete_sources(self, sources: Sequence[str]) -> None:
+        """Delete every passage of these sources (unknown sources are ignored)."""
+        if isinstance(sources, str):
+            raise InvalidInputError(f"delete_sources: give a list of sources, e.g. [{sources!r}]")
+        if sources:
+            with self._write_lock:
+                self.store.delete_by_filter(source_filter(list(sources)))
+
+    def source_hashes(self) -> dict[str, str | None]:
+        """Every stored source with the content hash it was ingested with (``None``: none)."""
+        found: dict[str, str | None] = {}
+        for hit in self.get_where(None):
+            source = hit.frontend.get(SOURCE_KEY)
+            if source is not None:
+                found[str(source)] = hit.frontend.get("sha256")
+        return found
 
     def delete(self, ids: Sequence[str | int]) -> None:
         """Delete documents by id; unknown ids are ignored."""
