@@ -15,6 +15,7 @@ filter, same order). Both classes pass LangChain's own standard test suites
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import os
@@ -366,35 +367,30 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         return await self.aadd_documents(_texts_to_documents(texts, metadatas), ids=ids, **kwargs)
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Delete by id (unknown ids are ignored) or, with ``filter=``, by metadata filter.
+        """Delete by id (unknown ids are ignored), with ``filter=`` by metadata filter, or
+        with ``source=`` every passage of those sources (e.g. files ingested by the CLI).
 
-        Unlike LangChain's default, ``delete()`` with neither never deletes everything:
+        Unlike LangChain's default, ``delete()`` with none of them never deletes everything:
         call ``store.pipeline.clear()`` for that.
         """
         flt = kwargs.pop("filter", None)
-        _unexpected(kwargs, "delete", "ids, filter")
-        if ids is None and flt is None:
+        sources = kwargs.pop("source", None)
+        _unexpected(kwargs, "delete", "ids, filter, source")
+        if ids is None and flt is None and sources is None:
             raise InvalidInputError(
-                "delete needs ids or filter=; to delete everything call store.pipeline.clear()"
+                "delete needs ids, filter= or source=; to delete everything call "
+                "store.pipeline.clear()"
             )
         if ids:
-            self._pipeline.delete(list(ids))
+            self._pipeline.delete(ids)
         if flt is not None:
             self._pipeline.delete_where(flt)
+        if sources is not None:
+            self._pipeline.delete_sources([sources] if isinstance(sources, str) else sources)
         return True
 
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        flt = kwargs.pop("filter", None)
-        _unexpected(kwargs, "adelete", "ids, filter")
-        if ids is None and flt is None:
-            raise InvalidInputError(
-                "adelete needs ids or filter=; to delete everything call store.pipeline.clear()"
-            )
-        if ids:
-            await self._pipeline.adelete(list(ids))
-        if flt is not None:
-            await self._pipeline.adelete_where(flt)
-        return True
+        return await asyncio.to_thread(self.delete, ids, **kwargs)
 
     # --- reading -----------------------------------------------------------------------
 

@@ -203,3 +203,17 @@ def test_sync_adds_changes_and_removes(config: Path, tmp_path: Path, monkeypatch
 def test_delete_needs_something_to_delete(config: Path, monkeypatch, capsys) -> None:
     code, err = main_exit(monkeypatch, capsys, "delete", "-c", str(config))
     assert code == 2 and "--id, --source or --filter" in err
+
+
+def test_reading_a_missing_store_creates_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    import time
+
+    missing = tmp_path / "typo"
+    start = time.perf_counter()
+    code, err = main_exit(monkeypatch, capsys, "query", "x", "--store", str(missing))
+    assert code == 2 and "there is no collection" in err and "nothing was created" in err
+    assert time.perf_counter() - start < 5  # refused before the model loads
+    assert not missing.exists()
+    for command in ("info", "tune"):
+        code, _ = main_exit(monkeypatch, capsys, command, "--store", str(missing))
+        assert code == 2 and not missing.exists()

@@ -151,3 +151,49 @@ def test_server_options_pass_through_in_one_place(monkeypatch) -> None:
     local = load_config({"store": {"type": "qdrant", "location": ":memory:"}})
     assert local.store.client_options() == {"location": ":memory:"}
     assert not local.store.is_remote()
+
+
+def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
+    """A few hundred bytes of nested aliases would expand to gigabytes."""
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
+    bomb += "".join(
+        f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n"
+        for p, c in zip("bcdefgh", "cdefghi", strict=True)
+    )
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb)
+    with pytest.raises(ConfigError, match="aliases"):
+        load_yaml(path)
+
+
+def test_a_yaml_error_never_echoes_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "secret.yaml"
+    path.write_text('store:\n  type: qdrant\n  api_key: "s3cr3t-key\n  url: http://x\n')
+    with pytest.raises(ConfigError) as failed:
+        load_yaml(path)
+    assert "s3cr3t" not in str(failed.value) and "line" in str(failed.value)
+    assert failed.value.__cause__ is None or "s3cr3t" not in str(failed.value.__cause__)
+
+
+def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "env.yaml"
+    path.write_text("store: {type: qdrant, url: 'http://x:6333', api_key: '${MY_QDRANT_KEY}'}\n")
+    monkeypatch.setenv("MY_QDRANT_KEY", "from-env")
+    assert load_yaml(path).store.resolved_api_key() == "from-env"
+    monkeypatch.delenv("MY_QDRANT_KEY")
+    with pytest.raises(ConfigError, match="MY_QDRANT_KEY is not set"):
+        load_yaml(path)
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", ".hidden", "", "x" * 300])
+def test_collection_names_stay_inside_the_store(name: str) -> None:
+    with pytest.raises(ConfigError, match=r"store\.edge\.collection"):
+        load_config({"store": {"type": "edge", "collection": name}})
+
+
+def test_trust_remote_code_is_announced() -> None:
+    from polyvec.config import EncoderConfig
+    from polyvec.pipeline import build_encoder
+
+    with pytest.warns(UserWarning, match="runs the Python code"):
+        build_encoder(EncoderConfig(model="bundled", trust_remote_code=True))

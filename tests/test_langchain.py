@@ -443,3 +443,27 @@ async def test_no_drift_on_scifact(scifact_pipeline, plan: str | None) -> None:
     assert [ids(await retriever.ainvoke(q)) for q in queries[:3]] == expected[:3]
     store = PolyvecVectorStore(pipeline, plan=plan)
     assert [ids(store.similarity_search(q, k=10)) for q in queries[:3]] == expected[:3]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_delete_by_source_and_never_by_a_string_of_ids(make_pipeline, backend: str) -> None:
+    from polyvec import Document as PolyvecDocument
+
+    pipeline = make_pipeline(backend, fields=[{"type": "dense"}])
+    pipeline.replace_sources(
+        [
+            PolyvecDocument(text=f"part {i} of {s}", id=f"{s}#{i}", frontend={"source": s})
+            for s in ("a.md", "b.md")
+            for i in range(2)
+        ]
+        + [PolyvecDocument(text="four", id="4"), PolyvecDocument(text="nine", id="9")]
+    )
+    store = PolyvecVectorStore(pipeline)
+    with pytest.raises(InvalidInputError, match="list of ids"):
+        store.delete("49")  # type: ignore[arg-type]
+    assert pipeline.count() == 6
+    store.delete(source="a.md")
+    await store.adelete(source=["b.md"])
+    assert sorted(d.id for d in store.get_by_ids(["4", "9", "a.md#0", "b.md#1"])) == ["4", "9"]
+    with pytest.raises(InvalidInputError, match="ids, filter= or source="):
+        store.delete()

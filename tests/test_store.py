@@ -323,3 +323,34 @@ def test_an_unreadable_manifest_is_a_store_error(make_pipeline, tmp_path: Path) 
     with pytest.raises(StoreError, match="cannot be read"):
         make_pipeline("edge")
     make_pipeline("memory")  # and nothing is left locked or half-open
+
+
+def test_a_changed_sequence_length_or_prompt_is_refused(tmp_path: Path, raw_encoder) -> None:
+    """Cutting texts elsewhere or prompting them changes every vector: named, refused."""
+    import json
+
+    from polyvec.encoders import SentenceTransformerEncoder
+
+    store = store_config("edge", tmp_path)
+    with Pipeline.from_config(
+        {"fields": [{"type": "dense"}], "store": store}, encoder=raw_encoder
+    ) as p:
+        p.ingest(DOCS[:2])
+    shorter = SentenceTransformerEncoder("bundled", device="cpu", max_seq_length=64)
+    with pytest.raises(
+        CollectionMismatchError,
+        match=r"encoder\.max_seq_length: collection has 256, pipeline has 64",
+    ):
+        Pipeline.from_config({"fields": [{"type": "dense"}], "store": store}, encoder=shorter)
+    prompted = SentenceTransformerEncoder("bundled", device="cpu", query_prompt="query: ")
+    with pytest.raises(CollectionMismatchError, match=r"encoder\.query_prompt"):
+        Pipeline.from_config({"fields": [{"type": "dense"}], "store": store}, encoder=prompted)
+    manifest_path = tmp_path / "edge" / "test" / "polyvec.json"
+    manifest = json.loads(manifest_path.read_text())
+    for key in ("max_seq_length", "query_prompt", "document_prompt"):
+        manifest["encoder"].pop(key)  # as written before these were recorded
+    manifest_path.write_text(json.dumps(manifest))
+    with Pipeline.from_config(
+        {"fields": [{"type": "dense"}], "store": store}, encoder=raw_encoder
+    ) as p:
+        assert p.count() == 2

@@ -9,6 +9,7 @@ from polyvec.config import PipelineConfig, load_config, load_yaml
 from polyvec.documents import Document
 from polyvec.errors import (
     CollectionMismatchError,
+    CollectionNotFoundError,
     ConfigError,
     InvalidInputError,
     MissingDependencyError,
@@ -23,6 +24,7 @@ from polyvec.store import Hit
 
 __all__ = [
     "CollectionMismatchError",
+    "CollectionNotFoundError",
     "ConfigError",
     "Document",
     "Hit",

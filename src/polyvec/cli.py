@@ -13,6 +13,7 @@ import typer
 from polyvec.config import PipelineConfig, load_config, load_yaml
 from polyvec.errors import (
     CollectionMismatchError,
+    CollectionNotFoundError,
     ConfigError,
     InvalidInputError,
     MissingDependencyError,
@@ -28,6 +29,7 @@ from polyvec.errors import (
 # unreachable; 6 an optional dependency is missing; 130 interrupted (Ctrl-C).
 EXIT_CODES: tuple[tuple[type[PolyvecError], int], ...] = (
     (CollectionMismatchError, 3),
+    (CollectionNotFoundError, 2),
     (StoreLockedError, 4),
     (StoreUnavailableError, 5),
     (StoreError, 5),
@@ -108,10 +110,12 @@ def _limits(values: list[str] | None) -> dict[str, int]:
 
 def _filter(text: str | None) -> Any:
     """``--filter`` as JSON (a simple-form dict or a Qdrant filter), or a clear error."""
+    from polyvec.filters import to_filter
+
     if not text:
         return None
     try:
-        return json.loads(text)
+        return to_filter(json.loads(text))  # checked now, before any model loads
     except json.JSONDecodeError as err:
         raise InvalidInputError(
             f"--filter {text!r} is not JSON ({err.msg} at character {err.pos}); write e.g. "
@@ -119,10 +123,13 @@ def _filter(text: str | None) -> Any:
         ) from None
 
 
-def _open(config: Path | None, store: Path | None, collection: str | None) -> Any:
+def _open(
+    config: Path | None, store: Path | None, collection: str | None, *, create: bool = False
+) -> Any:
+    """The pipeline of a command; only commands that write documents create a collection."""
     from polyvec.pipeline import Pipeline
 
-    return Pipeline(_config(config, store, collection))
+    return Pipeline(_config(config, store, collection), create=create)
 
 
 @app.command()
@@ -149,7 +156,7 @@ def ingest(
     from polyvec.sources import read_documents
 
     docs = list(read_documents(paths, max_words=max_words, root=root))
-    with _open(config, store, collection) as pipeline:
+    with _open(config, store, collection, create=True) as pipeline:
         start = time.perf_counter()
         ids = pipeline.replace_sources(docs)
         if optimize:
@@ -176,7 +183,7 @@ def sync(
     (by content hash), delete the passages of files that are gone."""
     from polyvec.sync import sync as run_sync
 
-    with _open(config, store, collection) as pipeline:
+    with _open(config, store, collection, create=True) as pipeline:
         report = run_sync(pipeline, paths, root=root, max_words=max_words)
         if report.passages:
             pipeline.optimize()
@@ -295,7 +302,7 @@ def evaluate(
     from polyvec.eval import load_beir
 
     dataset = load_beir(data, split)
-    with _open(config, store, collection) as pipeline:
+    with _open(config, store, collection, create=True) as pipeline:
         docs = list(dataset.corpus())
         if pipeline.count() != len(docs):
             start = time.perf_counter()

@@ -9,6 +9,7 @@ Every error is re-raised as :class:`~polyvec.errors.ConfigError` naming the key 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -25,7 +26,7 @@ from pydantic import (
 from polyvec import registry
 from polyvec.errors import ConfigError, PolyvecError
 from polyvec.fields import FieldConfig, StrictModel
-from polyvec.plans import Stage, chain, parse_plan
+from polyvec.plans import Stage, chain, check_limits, parse_plan
 
 
 class EncoderConfig(StrictModel):
@@ -55,7 +56,9 @@ PayloadIndexType = Literal["keyword", "integer", "float", "bool", "datetime", "u
 class _StoreConfigBase(StrictModel):
     """What every store config has: the collection and the payload indexes to build."""
 
-    collection: str = "polyvec"
+    collection: str = Field(default="polyvec", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
+    """Letters, digits, ``_``, ``.`` and ``-`` (no ``/``, no leading dot): the collection
+    stays inside the store's folder."""
     payload_indexes: dict[str, PayloadIndexType] = Field(default_factory=dict)
     """Metadata keys to index, with their type, e.g. ``{topic: keyword, year: integer}``:
     filters on them stay fast on large collections (polyvec always indexes its own id key)."""
@@ -264,6 +267,7 @@ class PipelineConfig(StrictModel):
             raise ValueError(f"fields: names must be unique, repeated: {duplicates}")
         for plan_name, spec in self.plans.items():
             try:
+                check_limits(plan_from_spec(spec))
                 unknown = plan_from_spec(spec).fields() - set(self.vector_field_names())
             except ConfigError as err:
                 raise ValueError(f"plans.{plan_name}: {err}") from err
@@ -331,20 +335,69 @@ def load_config(
         raise ConfigError(f"invalid polyvec config: {format_errors(err)}") from err
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (no Python objects) without aliases: a config needs none, and a
+    few hundred bytes of nested aliases expand to gigabytes ("billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise ConfigError(
+                f"line {mark.line + 1}: YAML aliases (*name) are not accepted in a polyvec "
+                "config; write the value out"
+            )
+        return super().compose_node(parent, index)
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _interpolate(value: Any, where: str = "") -> Any:
+    """``${NAME}`` in a string value is replaced by the environment variable ``NAME`` (for
+    secrets such as ``api_key: ${QDRANT_API_KEY}``); a missing variable is an error."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{where}.{i}") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where}: the environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV.sub(replace, value)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """Where and what, without the offending line's text (it may hold a secret)."""
+    problem = getattr(err, "problem", None) or getattr(err, "context", None) or "syntax error"
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
 def load_yaml(path: str | Path) -> PipelineConfig:
-    """Read a YAML config file safely (``yaml.safe_load``: no Python objects)."""
+    """Read a YAML config file safely: no Python objects, no aliases, ``${ENV}`` values.
+
+    A YAML error names the line and column, never the line's text (it may hold a secret).
+    """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_ConfigLoader)
     except OSError as err:
         raise ConfigError(f"cannot read config file {str(path)!r}: {err}") from err
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(err)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
     try:
-        return load_config(data)
+        return load_config(_interpolate(data))
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err.__cause__

@@ -141,8 +141,27 @@ class SentenceTransformerEncoder(Encoder):
                 f"encoder.model: cannot load {model!r} ({err}). Name a local folder, a hub id "
                 "reachable from this machine, or 'bundled' for the offline all-MiniLM-L6-v2"
             ) from err
+        self._default_max_seq_length = self.model.max_seq_length
         if max_seq_length is not None:
             self.model.max_seq_length = max_seq_length
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The base identity plus what changes the vectors of the same checkpoint: the
+        sequence length texts are cut at and the prompts."""
+        return {
+            **super().fingerprint(),
+            "max_seq_length": self.model.max_seq_length,
+            "query_prompt": self.query_prompt,
+            "document_prompt": self.document_prompt,
+        }
+
+    def fingerprint_defaults(self) -> dict[str, Any]:
+        """What a collection built before these settings were recorded was built with."""
+        return {
+            "max_seq_length": self._default_max_seq_length,
+            "query_prompt": None,
+            "document_prompt": None,
+        }
 
     @cached_property
     def dim(self) -> int | None:

@@ -30,6 +30,10 @@ class InvalidInputError(PolyvecError, ValueError):
     """A document, id, query or filter given to polyvec cannot be used as it is."""
 
 
+class CollectionNotFoundError(PolyvecError):
+    """The collection to read does not exist (a typo in a path or name?); nothing was created."""
+
+
 class StoreError(PolyvecError):
     """The store backend (Qdrant Edge or a Qdrant server) refused or failed an operation.
 

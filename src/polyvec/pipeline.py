@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -51,7 +52,18 @@ _PROGRESS_MIN_DOCS = 500
 
 
 def build_encoder(config: EncoderConfig) -> Encoder:
-    """The encoder an ``encoder:`` section describes."""
+    """The encoder an ``encoder:`` section describes.
+
+    ``trust_remote_code: true`` runs Python code shipped with the model; polyvec says so,
+    naming the model, every time it loads one that way.
+    """
+    if config.trust_remote_code:
+        warnings.warn(
+            f"encoder.trust_remote_code is true: loading {config.model!r} runs the Python code "
+            "in its folder or hub repository; set it only for models whose code you trust",
+            UserWarning,
+            stacklevel=2,
+        )
     if config.type == "multi_vector":
         return MultiVectorCheckpointEncoder(
             config.model,
@@ -85,6 +97,7 @@ class Pipeline:
         store: Store | None = None,
         client: Any = None,
         aclient: Any = None,
+        create: bool = True,
     ) -> None:
         """Open (or create) the collection ``config`` describes.
 
@@ -94,25 +107,32 @@ class Pipeline:
             client: an existing ``qdrant_client.QdrantClient`` for a ``qdrant`` store; the
                 pipeline uses it and never closes it.
             aclient: an existing ``AsyncQdrantClient`` for the async twins, likewise.
+            create: create the collection if it does not exist; ``False`` refuses a missing
+                one with :class:`~polyvec.errors.CollectionNotFoundError` (for readers: a
+                typo in a path must not answer from a new, empty collection).
         """
         self.config = config
-        self.encoder = encoder or build_encoder(config.encoder)
-        encoder_info = self.encoder.info()
-        self.adapters: list[Adapter[Any]] = [
-            registry.adapters.resolve(f.type)(f, encoder_info) for f in config.fields
-        ]
-        self.vector_fields: dict[str, VectorField] = {}
-        self._owner: dict[str, Adapter[Any]] = {}
-        for adapter in self.adapters:
-            for vf in adapter.vector_fields():
-                self.vector_fields[vf.name] = vf
-                self._owner[vf.name] = adapter
-        self._encoder_info = encoder_info
-        for name in config.plans:  # a bad named plan fails now, not at its first query
-            validate_plan(config.plan(name), self.vector_fields)
         self.store = store or open_backend(config.store, client=client, aclient=aclient)
         try:
-            created = self.store.open(list(self.vector_fields.values()), self.manifest())
+            if not create:  # a missing collection fails before the model loads
+                self.store.require_existing()
+            self.encoder = encoder or build_encoder(config.encoder)
+            encoder_info = self.encoder.info()
+            self.adapters: list[Adapter[Any]] = [
+                registry.adapters.resolve(f.type)(f, encoder_info) for f in config.fields
+            ]
+            self.vector_fields: dict[str, VectorField] = {}
+            self._owner: dict[str, Adapter[Any]] = {}
+            for adapter in self.adapters:
+                for vf in adapter.vector_fields():
+                    self.vector_fields[vf.name] = vf
+                    self._owner[vf.name] = adapter
+            self._encoder_info = encoder_info
+            for name in config.plans:  # a bad named plan fails now, not at its first query
+                validate_plan(config.plan(name), self.vector_fields)
+            created = self.store.open(
+                list(self.vector_fields.values()), self.manifest(), create=create
+            )
             if created:
                 self.store.create_payload_indexes(self._payload_indexes())
         except BaseException:
@@ -134,6 +154,7 @@ class Pipeline:
         store: Store | None = None,
         client: Any = None,
         aclient: Any = None,
+        create: bool = True,
         **overrides: Any,
     ) -> Pipeline:
         """Build from a config object, a dict, or keyword overrides of the defaults.
@@ -145,7 +166,9 @@ class Pipeline:
             config = load_config(dict(config), **overrides)
         else:
             config = load_config(config, **overrides)
-        return cls(config, encoder=encoder, store=store, client=client, aclient=aclient)
+        return cls(
+            config, encoder=encoder, store=store, client=client, aclient=aclient, create=create
+        )
 
     @classmethod
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Pipeline:
@@ -174,6 +197,7 @@ class Pipeline:
             # what each setting defaults to, so collections built before a setting existed
             # still open when it is left at its default (see store.manifest.differences)
             "defaults": {
+                "encoder": getattr(self.encoder, "fingerprint_defaults", dict)(),
                 "fields": {name: VectorField.defaults() for name in self.vector_fields},
                 "adapters": {a.name: a.defaults() for a in self.adapters},
             },

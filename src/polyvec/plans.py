@@ -128,11 +128,16 @@ class PlanSet:
     default: str | None = None
 
 
-def _check_stage(stage: Stage, fields: Mapping[str, VectorField], root: bool, text: str) -> None:
-    if stage.field not in fields:
-        raise ConfigError(
-            f"plan {text}: unknown field {stage.field!r}; fields are {sorted(fields)}"
-        )
+def check_limits(stage: Stage, text: str | None = None, root: bool = True) -> None:
+    """The part of :func:`validate_plan` that needs no fields: positive limits, and a limit
+    on every candidate stage (checked when a config loads, before any model does)."""
+    text = text or stage.describe()
+    _check_limit(stage, root, text)
+    for child in stage.prefetch:
+        check_limits(child, text, False)
+
+
+def _check_limit(stage: Stage, root: bool, text: str) -> None:
     limit = stage.limit
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ConfigError(
@@ -143,6 +148,14 @@ def _check_stage(stage: Stage, fields: Mapping[str, VectorField], root: bool, te
             f"plan {text}: the candidate stage {stage.field!r} needs a limit, "
             f"e.g. '{stage.field}:200'"
         )
+
+
+def _check_stage(stage: Stage, fields: Mapping[str, VectorField], root: bool, text: str) -> None:
+    if stage.field not in fields:
+        raise ConfigError(
+            f"plan {text}: unknown field {stage.field!r}; fields are {sorted(fields)}"
+        )
+    _check_limit(stage, root, text)
     field = fields[stage.field]
     if field.quantization is None and (stage.rescore is not None or stage.oversampling is not None):
         raise ConfigError(

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from qdrant_client import models
 
-from polyvec.errors import InvalidInputError, PolyvecError
+from polyvec.errors import CollectionNotFoundError, InvalidInputError, PolyvecError
 from polyvec.fields import VectorField
 from polyvec.filters import FRONTEND_KEY, ID_KEY, METADATA_KEY, TEXT_KEY
 from polyvec.store.manifest import check_compatible
@@ -108,13 +108,21 @@ class Store(ABC):
 
     # --- collection -------------------------------------------------------------------
 
-    def open(self, fields: Sequence[VectorField], manifest: dict[str, Any]) -> bool:
+    def open(
+        self, fields: Sequence[VectorField], manifest: dict[str, Any], *, create: bool = True
+    ) -> bool:
         """Create the collection, or open it after checking ``manifest`` against the stored one.
+
+        Args:
+            create: create a missing collection; ``False``: refuse it
+                (:class:`CollectionNotFoundError`), creating nothing.
 
         Returns:
             whether the collection was created.
         """
         with self._boundary("open the collection"):
+            if not create:
+                self.require_existing()
             stored = self.stored_manifest()
             if stored is not None:
                 check_compatible(stored, manifest, self.where)
@@ -123,6 +131,16 @@ class Store(ABC):
                 self._create(fields, manifest)
         self.fields = {f.name: f for f in fields}
         return stored is None
+
+    def require_existing(self) -> None:
+        """Refuse a collection that does not exist (:class:`CollectionNotFoundError`)."""
+        with self._boundary("find the collection"):
+            if self.stored_manifest() is None:
+                raise CollectionNotFoundError(
+                    f"there is no collection {self.where}; nothing was created. Check the "
+                    "store path (a relative path is read from the current folder) and the "
+                    "collection name, or ingest documents first"
+                )
 
     @abstractmethod
     def stored_manifest(self) -> dict[str, Any] | None:

@@ -86,10 +86,14 @@ class EdgeStore(Store):
             ) from None
         self._lock = lock
 
-    def open(self, fields: Sequence[VectorField], manifest: dict[str, Any]) -> bool:
+    def open(
+        self, fields: Sequence[VectorField], manifest: dict[str, Any], *, create: bool = True
+    ) -> bool:
+        if not create and not self._manifest_path.exists():
+            return super().open(fields, manifest, create=False)  # refuses, creating nothing
         self._acquire()
         try:
-            return super().open(fields, manifest)
+            return super().open(fields, manifest, create=create)
         except BaseException:
             self.close()
             raise
