@@ -354,3 +354,34 @@ def test_a_changed_sequence_length_or_prompt_is_refused(tmp_path: Path, raw_enco
         {"fields": [{"type": "dense"}], "store": store}, encoder=raw_encoder
     ) as p:
         assert p.count() == 2
+
+
+def test_the_encoder_lock_serves_in_arrival_order() -> None:
+    """A writer taking the encoder slice after slice must not starve a waiting search."""
+    import threading
+    import time
+
+    from polyvec.pipeline import FairLock
+
+    lock = FairLock()
+    order: list[str] = []
+    writer_holds = threading.Event()
+
+    def writer() -> None:
+        for i in range(3):
+            with lock:
+                order.append(f"w{i}")
+                writer_holds.set()
+                time.sleep(0.05)
+
+    def reader() -> None:
+        writer_holds.wait()
+        with lock, lock:  # re-entrant for its holder
+            order.append("r")
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert order.index("r") <= 2  # served before the writer's last slice, not after all

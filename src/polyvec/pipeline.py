@@ -24,7 +24,7 @@ from polyvec.config import EncoderConfig, PipelineConfig, load_config, load_yaml
 from polyvec.documents import Document, as_document
 from polyvec.encoders import Encoder, MultiVectorCheckpointEncoder, SentenceTransformerEncoder
 from polyvec.errors import InvalidInputError
-from polyvec.fields import VectorField
+from polyvec.fields import Encoded, VectorField
 from polyvec.filters import (
     FRONTEND_KEY,
     ID_KEY,
@@ -49,6 +49,44 @@ from polyvec.store.requests import (
 )
 
 _PROGRESS_MIN_DOCS = 500
+_ENCODE_SLICE = 4  # documents encoded per hold of the encoder's lock
+
+
+class FairLock:
+    """A lock granted in arrival order (first come, first served).
+
+    ``threading.Lock`` lets the releasing thread take it straight back: a writer encoding
+    slice after slice would starve every search waiting for the encoder. Re-entrant for the
+    thread holding it.
+    """
+
+    def __init__(self) -> None:
+        self._turns = threading.Condition(threading.Lock())
+        self._next_ticket = 0
+        self._serving = 0
+        self._owner: int | None = None
+        self._depth = 0
+
+    def __enter__(self) -> FairLock:
+        me = threading.get_ident()
+        with self._turns:
+            if self._owner == me:
+                self._depth += 1
+                return self
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._turns.wait()
+            self._owner, self._depth = me, 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._turns:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._serving += 1
+                self._turns.notify_all()
 
 
 def build_encoder(config: EncoderConfig) -> Encoder:
@@ -140,7 +178,7 @@ class Pipeline:
             raise
         # the encoder's tokenizer is not thread-safe; writes are serialised so a re-ingest
         # and a delete of the same ids apply in call order. Searches take only the encoder.
-        self._encode_lock = threading.RLock()
+        self._encode_lock = FairLock()
         self._write_lock = threading.RLock()
 
     # --- construction -------------------------------------------------------------
@@ -223,13 +261,10 @@ class Pipeline:
         self, docs: Sequence[Document], payloads: Sequence[dict[str, Any]]
     ) -> list[models.PointStruct]:
         pooled, tokens = self._needs(self.adapters)
-        with self._encode_lock:
-            encoded = self.encoder.encode(
-                [d.text for d in docs], is_query=False, pooled=pooled, tokens=tokens
-            )
-            per_field: dict[str, list[Any]] = {}
-            for adapter in self.adapters:
-                per_field.update(adapter.encode_documents(encoded))
+        encoded = self._encode_documents([d.text for d in docs], pooled, tokens)
+        per_field: dict[str, list[Any]] = {}
+        for adapter in self.adapters:
+            per_field.update(adapter.encode_documents(encoded))
         return [
             point(
                 point_id(doc.id),
@@ -238,6 +273,31 @@ class Pipeline:
             )
             for i, doc in enumerate(docs)
         ]
+
+    def _encode_documents(self, texts: list[str], pooled: bool, tokens: bool) -> Encoded:
+        """Encode documents a slice at a time, taking the encoder's lock per slice: a search
+        arriving during an ingest waits for one slice, not for the whole batch."""
+        parts = []
+        for start in range(0, len(texts), _ENCODE_SLICE):
+            with self._encode_lock:
+                parts.append(
+                    self.encoder.encode(
+                        texts[start : start + _ENCODE_SLICE],
+                        is_query=False,
+                        pooled=pooled,
+                        tokens=tokens,
+                    )
+                )
+        if not parts:
+            return self.encoder.encode([], is_query=False, pooled=pooled, tokens=tokens)
+        if len(parts) == 1:
+            return parts[0]
+        return Encoded(
+            pooled=np.concatenate([p.pooled for p in parts if p.pooled is not None])
+            if pooled
+            else None,
+            tokens=[t for p in parts for t in (p.tokens or [])] if tokens else None,
+        )
 
     def ingest(
         self,
