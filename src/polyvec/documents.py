@@ -38,9 +38,12 @@ def as_document(item: Document | Mapping[str, Any] | str, position: int) -> Docu
                 f"document #{position}: a mapping needs 'text' and may have 'id' and "
                 f"'metadata'; got keys {sorted(item)}"
             )
-        doc = Document(
-            text=item["text"], id=item.get("id"), metadata=dict(item.get("metadata") or {})
-        )
+        metadata = item.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            raise InvalidInputError(
+                f"document #{position}: metadata must be a dict, got {type(metadata).__name__}"
+            )
+        doc = Document(text=item["text"], id=item.get("id"), metadata=dict(metadata))
     else:
         raise InvalidInputError(
             f"document #{position}: expected a Document, a dict or a str, got {type(item).__name__}"

@@ -17,9 +17,9 @@ be clipped to 0..255 (every negative component becomes 0) — use ``turbo8`` ins
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from polyvec.fields import Quantization, StrictModel
 
@@ -60,6 +60,14 @@ class TurboQuantization(_QuantizationBase):
 
     type: Literal["turbo"]
     bits: Literal["1", "1.5", "2", "4", "8"] = "4"
+
+    @field_validator("bits", mode="before")
+    @classmethod
+    def _bits_as_text(cls, value: Any) -> Any:
+        """``bits: 8`` (a YAML number) and ``bits: "8"`` mean the same."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"{value:g}"
+        return value
 
 
 QuantizationConfig = Annotated[

@@ -75,7 +75,13 @@ class EdgeStore(Store):
         return manifest
 
     def _acquire(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(
+                f"cannot use {str(self.root)!r} as the store's folder ({err}); store.path must "
+                "name a folder (it is created if missing), not a file"
+            ) from err
         lock = FileLock(self.root / ".lock", blocking=False, thread_local=False)
         try:
             lock.acquire()

@@ -212,7 +212,17 @@ def _json_value(value: Any, path: str, depth: int = 0) -> Any:
             f"payload {path}: nested more than {MAX_PAYLOAD_DEPTH} levels deep; "
             "flatten the metadata (Qdrant cannot read back deeper payloads)"
         )
-    if value is None or isinstance(value, (str, bool)):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise InvalidInputError(
+                f"payload {path}: not valid UTF-8 text ({err.reason} at position {err.start}: "
+                "a lone surrogate, e.g. from decoding bytes with errors='surrogateescape'); "
+                "clean the text first"
+            ) from None
+        return value
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
