@@ -217,3 +217,44 @@ def test_reading_a_missing_store_creates_nothing(tmp_path: Path, monkeypatch, ca
     for command in ("info", "tune"):
         code, _ = main_exit(monkeypatch, capsys, command, "--store", str(missing))
         assert code == 2 and not missing.exists()
+
+
+def test_eval_resumes_and_refuses_another_corpus(config: Path, tmp_path: Path, encoder) -> None:
+    """An interrupted ingest is resumed without re-encoding; another corpus is refused."""
+    from polyvec import CollectionMismatchError, Pipeline
+    from polyvec.config import load_yaml
+    from polyvec.eval import ingest_corpus, load_beir
+
+    folder = tmp_path / "beir"
+    folder.mkdir()
+    rows = [
+        {"_id": f"d{i}", "title": "", "text": f"document {i} about topic {i % 3}"} for i in range(6)
+    ]
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "topic 1"}))
+    (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    dataset = load_beir(folder)
+    with Pipeline(load_yaml(config), encoder=encoder) as p:
+        p.ingest(list(dataset.corpus())[:4])  # as if the first run was killed here
+        done = ingest_corpus(p, dataset)
+        assert (done.written, done.already_stored) == (2, 4) and p.count() == 6
+        again = ingest_corpus(p, dataset)
+        assert (again.written, again.already_stored) == (0, 6)
+        p.ingest([{"id": "stranger", "text": "from another corpus"}])
+        with pytest.raises(CollectionMismatchError, match="1 documents that are not in"):
+            ingest_corpus(p, dataset)
+
+
+def test_files_that_are_not_text_are_skipped_with_a_count(
+    config: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    docs = tmp_path / "mixed"
+    docs.mkdir()
+    (docs / "good.md").write_text("Qdrant stores vectors.")
+    (docs / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (docs / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    result = runner.invoke(app, ["ingest", "mixed", "-c", str(config)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "skipped 2 files that are not UTF-8 text" in result.stderr
+    assert "collection holds 1" in result.stdout

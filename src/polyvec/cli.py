@@ -155,15 +155,22 @@ def ingest(
     its passages (stale ones are deleted); ids are paths relative to --root."""
     from polyvec.sources import read_documents
 
-    docs = list(read_documents(paths, max_words=max_words, root=root))
+    skipped: list[Path] = []
+    docs = list(read_documents(paths, max_words=max_words, root=root, skipped=skipped))
+    if skipped:
+        shown = ", ".join(str(p) for p in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+        typer.echo(f"skipped {len(skipped)} files that are not UTF-8 text: {shown}", err=True)
     with _open(config, store, collection, create=True) as pipeline:
         start = time.perf_counter()
-        ids = pipeline.replace_sources(docs)
+        # documents already stored unchanged are not encoded again: a killed ingest resumes
+        ids = pipeline.replace_sources(docs, skip_unchanged=True)
         if optimize:
             pipeline.optimize()
         seconds = time.perf_counter() - start
+        written = len(ids) - pipeline.last_ingest_skipped
         typer.echo(
-            f"ingested {len(ids)} documents in {seconds:.1f} s ({len(ids) / max(seconds, 1e-9):.1f} docs/s); "
+            f"ingested {written} documents in {seconds:.1f} s ({written / max(seconds, 1e-9):.1f} docs/s), "
+            f"{pipeline.last_ingest_skipped} already stored unchanged; "
             f"collection holds {pipeline.count()}"
         )
 
@@ -299,18 +306,16 @@ def evaluate(
     The corpus is ingested once (skipped when the collection already holds it).
     """
     from polyvec.eval import evaluate as run_eval
-    from polyvec.eval import load_beir
+    from polyvec.eval import ingest_corpus, load_beir
 
     dataset = load_beir(data, split)
     with _open(config, store, collection, create=True) as pipeline:
-        docs = list(dataset.corpus())
-        if pipeline.count() != len(docs):
-            start = time.perf_counter()
-            pipeline.ingest(docs, progress=True)
-            pipeline.optimize()
-            typer.echo(
-                f"ingested {len(docs)} documents in {time.perf_counter() - start:.0f} s", err=True
-            )
+        done = ingest_corpus(pipeline, dataset)
+        typer.echo(
+            f"corpus: {done.written} documents ingested in {done.seconds:.0f} s, "
+            f"{done.already_stored} already stored with the same content",
+            err=True,
+        )
         for name in plan or [None]:  # type: ignore[list-item]
             result = run_eval(pipeline, dataset, plan=name, limits=_limits(limit))
             described = pipeline.plan(name, _limits(limit)).describe()

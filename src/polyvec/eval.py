@@ -11,11 +11,14 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyvec.documents import Document
 from polyvec.errors import InvalidInputError
 from polyvec.registry import import_optional
+
+if TYPE_CHECKING:
+    from polyvec.pipeline import Pipeline
 
 
 def read_beir_corpus(path: str | Path) -> Iterator[Document]:
@@ -146,3 +149,41 @@ def evaluate(
         # rank-derived scores: ties in raw scores must not reorder the run inside trec_eval
         run[qid] = {str(h.id): float(depth - rank) for rank, h in enumerate(hits)}
     return EvalResult(score_run(run, dataset.qrels), latencies, run)
+
+
+@dataclass(frozen=True)
+class CorpusIngest:
+    """What :func:`ingest_corpus` did: documents written now, and found already stored."""
+
+    written: int
+    already_stored: int
+    seconds: float
+
+
+def ingest_corpus(pipeline: Pipeline, dataset: BeirDataset) -> CorpusIngest:
+    """Make the collection hold exactly the dataset's corpus before it is evaluated.
+
+    Documents already stored with the same content are not encoded again (an interrupted
+    ingest resumes); a collection holding documents that are not in this corpus is refused,
+    since its scores would not be this corpus's.
+
+    Raises:
+        CollectionMismatchError: the collection holds another corpus (or more than this one).
+    """
+    from polyvec.errors import CollectionMismatchError
+
+    docs = list(dataset.corpus())
+    present = len(pipeline.get([d.id for d in docs if d.id is not None]))
+    foreign = pipeline.count() - present
+    if foreign > 0:
+        raise CollectionMismatchError(
+            f"the collection holds {foreign} documents that are not in {dataset.folder}/"
+            "corpus.jsonl: it was built from another corpus. Evaluate into another "
+            "collection (--collection) or store path (--store)"
+        )
+    start = time.perf_counter()
+    pipeline.ingest(docs, progress=True, skip_unchanged=True)
+    written = len(docs) - pipeline.last_ingest_skipped
+    if written:
+        pipeline.optimize()
+    return CorpusIngest(written, pipeline.last_ingest_skipped, time.perf_counter() - start)

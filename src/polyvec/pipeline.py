@@ -7,6 +7,8 @@ The LangChain and LlamaIndex plugins and the CLI are thin wrappers over
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +29,7 @@ from polyvec.errors import InvalidInputError
 from polyvec.fields import Encoded, VectorField
 from polyvec.filters import (
     FRONTEND_KEY,
+    HASH_KEY,
     ID_KEY,
     METADATA_KEY,
     SOURCE_KEY,
@@ -150,6 +153,7 @@ class Pipeline:
                 typo in a path must not answer from a new, empty collection).
         """
         self.config = config
+        self.last_ingest_skipped = 0  # documents the last ingest found stored unchanged
         self.store = store or open_backend(config.store, client=client, aclient=aclient)
         try:
             if not create:  # a missing collection fails before the model loads
@@ -253,9 +257,12 @@ class Pipeline:
         if doc.frontend:
             payload[FRONTEND_KEY] = doc.frontend
         try:
-            return json_payload(payload)
+            payload = json_payload(payload)
         except InvalidInputError as err:
             raise InvalidInputError(f"document #{position} (id {doc.id!r}): {err}") from None
+        content = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        payload[HASH_KEY] = hashlib.sha256(content).hexdigest()
+        return payload
 
     def _points(
         self, docs: Sequence[Document], payloads: Sequence[dict[str, Any]]
@@ -305,11 +312,17 @@ class Pipeline:
         *,
         batch_size: int | None = None,
         progress: bool | None = None,
+        skip_unchanged: bool = False,
     ) -> list[str | int]:
         """Encode and upsert documents; returns their ids (generated where missing).
 
         Re-ingesting an id replaces that document. Every document is checked before
         anything is written, so a bad one leaves the collection as it was.
+
+        Args:
+            skip_unchanged: documents already stored with the same content (text, metadata
+                and front-end data, by SHA-256) are not encoded again: an interrupted ingest
+                started again resumes where it stopped.
         """
         docs = [as_document(item, i) for i, item in enumerate(documents)]
         # the caller's Document objects are never changed: generated ids go on copies
@@ -322,15 +335,35 @@ class Pipeline:
         payloads = [self._payload(doc, i) for i, doc in enumerate(docs)]
         size = batch_size or self.config.ingest_batch_size
         show = progress if progress is not None else len(docs) >= _PROGRESS_MIN_DOCS
+        self.last_ingest_skipped = 0
         with (
             self._write_lock,
             tqdm(total=len(docs), disable=not show, unit="doc", desc="ingest") as bar,
         ):
             for start in range(0, len(docs), size):
-                chunk = slice(start, start + size)
-                self.store.upsert(self._points(docs[chunk], payloads[chunk]))
-                bar.update(len(docs[chunk]))
+                chunk_docs, chunk_payloads = (
+                    docs[start : start + size],
+                    payloads[start : start + size],
+                )
+                if skip_unchanged:
+                    chunk_docs, chunk_payloads = self._changed(chunk_docs, chunk_payloads)
+                if chunk_docs:
+                    self.store.upsert(self._points(chunk_docs, chunk_payloads))
+                bar.update(min(size, len(docs) - start))
         return [i for i in given if i is not None]
+
+    def _changed(
+        self, docs: list[Document], payloads: list[dict[str, Any]]
+    ) -> tuple[list[Document], list[dict[str, Any]]]:
+        """The documents of a batch whose stored content differs (or that are not stored)."""
+        stored = self.store.stored_hashes([point_id(d.id) for d in docs])
+        keep = [
+            i
+            for i, (d, payload) in enumerate(zip(docs, payloads, strict=True))
+            if stored.get(point_id(d.id)) != payload[HASH_KEY]
+        ]
+        self.last_ingest_skipped += len(docs) - len(keep)
+        return [docs[i] for i in keep], [payloads[i] for i in keep]
 
     def replace_sources(
         self,

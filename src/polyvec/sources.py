@@ -119,17 +119,29 @@ def read_source(file: Path, root: Path, *, max_words: int = 120) -> SourceFile:
 
 
 def read_documents(
-    paths: Sequence[str | Path], *, max_words: int = 120, root: str | Path | None = None
+    paths: Sequence[str | Path],
+    *,
+    max_words: int = 120,
+    root: str | Path | None = None,
+    skipped: list[Path] | None = None,
 ) -> Iterator[Document]:
     """Documents from files, folders (``.txt``/``.md``/``.rst``) and ``corpus.jsonl`` files.
 
     A passage's id is ``<source>#<n>``, the source being the file's path relative to
-    ``root`` (default: the current folder).
+    ``root`` (default: the current folder). With ``skipped``, a file inside a folder that is
+    not UTF-8 text (a binary named ``.txt``, a Latin-1 file) is appended there and left out;
+    without it, or for a file named on its own, it is an error.
     """
     resolved = [Path(p) for p in paths]
     base = Path(root) if root is not None else Path.cwd()
     for path in resolved:
         if path.is_file() and path.suffix == ".jsonl":
             yield from read_beir_corpus(path)
+    named = {p for p in resolved if p.is_file()}
     for file in text_files([p for p in resolved if p.suffix != ".jsonl"]):
-        yield from read_source(file, base, max_words=max_words).passages
+        try:
+            yield from read_source(file, base, max_words=max_words).passages
+        except InvalidInputError:
+            if skipped is None or file in named:
+                raise
+            skipped.append(file)

@@ -20,7 +20,7 @@ from qdrant_client import models
 
 from polyvec.errors import CollectionNotFoundError, InvalidInputError, PolyvecError
 from polyvec.fields import VectorField
-from polyvec.filters import FRONTEND_KEY, ID_KEY, METADATA_KEY, TEXT_KEY
+from polyvec.filters import FRONTEND_KEY, HASH_KEY, ID_KEY, METADATA_KEY, TEXT_KEY
 from polyvec.store.manifest import check_compatible
 
 _PAGE = 1000
@@ -200,6 +200,14 @@ class Store(ABC):
         with self._boundary("retrieve"):
             found = {str(pid): payload for pid, payload in self._retrieve(list(point_ids))}
         return [Hit.from_payload(found[p]) for p in point_ids if p in found]
+
+    def stored_hashes(self, point_ids: Sequence[str]) -> dict[str, str | None]:
+        """The content hash stored with each existing point among ``point_ids``."""
+        if not point_ids:
+            return {}
+        with self._boundary("retrieve"):
+            found = self._retrieve(list(point_ids))
+        return {str(pid): (payload or {}).get(HASH_KEY) for pid, payload in found}
 
     def count(self, flt: models.Filter | None = None) -> int:
         """Number of points (matching ``flt``)."""
