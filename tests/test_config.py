@@ -197,3 +197,37 @@ def test_trust_remote_code_is_announced() -> None:
 
     with pytest.warns(UserWarning, match="runs the Python code"):
         build_encoder(EncoderConfig(model="bundled", trust_remote_code=True))
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"encoder": {"modle": "bundled"}},
+            "encoder.modle: Extra inputs are not permitted; did you mean 'model'?",
+        ),
+        ({"defualt_plan": "x"}, "did you mean 'default_plan'?"),
+        (
+            {"store": {"type": "edge", "pathh": "x"}},
+            "store.edge.pathh: Extra inputs are not permitted; did you mean 'path'?",
+        ),
+        (
+            {"store": {"type": "qdrant", "url": "http://x", "shard_numbr": 2}},
+            "did you mean 'shard_number'?",
+        ),
+        (
+            {"fields": [{"type": "late_interaction", "pool_factr": 2}]},
+            "did you mean 'pool_factor'?",
+        ),
+        (
+            {"fields": [{"type": "dense", "quantization": {"type": "turbo", "bitz": 8}}]},
+            "did you mean 'bits'?",
+        ),
+        ({"plans": {"a": {"field": "tokens", "limt": 3}}}, "did you mean 'limit'?"),
+        ({"encoder": {"zzzzz": 1}}, "known keys: batch_size, device"),
+    ],
+)
+def test_a_misspelled_key_gets_the_nearest_valid_one(data: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(data)
+    assert expected in str(raised.value)

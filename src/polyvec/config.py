@@ -8,13 +8,16 @@ Every error is re-raised as :class:`~polyvec.errors.ConfigError` naming the key 
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import types
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
+    BaseModel,
     Field,
     SecretStr,
     SerializeAsAny,
@@ -255,7 +258,8 @@ class PipelineConfig(StrictModel):
                 resolved.append(adapter.Config.model_validate(item))
             except ValidationError as err:
                 raise ValueError(
-                    f"item {position} ({item['type']}): {format_errors(err, f'fields.{position}')}"
+                    f"item {position} ({item['type']}): "
+                    f"{format_errors(err, f'fields.{position}', adapter.Config)}"
                 ) from err
         return resolved
 
@@ -311,12 +315,77 @@ class PipelineConfig(StrictModel):
         )
 
 
-def format_errors(err: ValidationError, prefix: str = "") -> str:
-    """One line per problem: ``key.path: message``."""
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _flat(annotation: Any) -> Any:
+    """``annotation`` without ``Annotated`` and with nested unions flattened."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, types.UnionType):
+        members: list[Any] = []
+        for arg in get_args(annotation):
+            arg = _flat(arg)
+            nested = get_args(arg) if get_origin(arg) in (Union, types.UnionType) else (arg,)
+            members.extend(nested)
+        return Union[tuple(members)]  # noqa: UP007 - built at run time
+    return annotation
+
+
+def _step(annotation: Any, step: Any) -> Any:
+    """The annotation one location step below ``annotation`` (``None``: lost the way)."""
+    annotation = _flat(annotation)
+    if _is_model(annotation):
+        info = annotation.model_fields.get(str(step))
+        return info.annotation if info is not None else None
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin in (list, tuple) and args:
+        return args[0] if isinstance(step, int) else None
+    if origin is dict and len(args) == 2:
+        return args[1]
+    members = [a for a in args if a is not type(None)]
+    for member in members:  # a union: pydantic names the member by tag or by class
+        tag = member.model_fields.get("type") if _is_model(member) else None
+        tags = (tag.default, *get_args(tag.annotation)) if tag is not None else ()
+        if step in tags or getattr(member, "__name__", "") == step:
+            return member
+        if get_origin(member) is not None and str(step).startswith(
+            f"{get_origin(member).__name__}["
+        ):
+            return member
+    models_ = [m for m in members if _is_model(m)]
+    return _step(models_[0], step) if len(models_) == 1 else None
+
+
+def _suggestion(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """'; did you mean ...' for a misspelled key: the nearest valid key at its place."""
+    parent: Any = model
+    for step in loc[:-1]:
+        parent = _step(parent, step)
+        if parent is None:
+            return ""
+    parent = _flat(parent)
+    members = [parent] if _is_model(parent) else [a for a in get_args(parent) if _is_model(a)]
+    if len(members) != 1:
+        return ""
+    names = list(members[0].model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(names))}"
+
+
+def format_errors(
+    err: ValidationError, prefix: str = "", model: type[BaseModel] | None = None
+) -> str:
+    """One line per problem: ``key.path: message``; a misspelled key gets the nearest
+    valid key (``encoder.modle: Extra inputs are not permitted; did you mean 'model'?``)."""
     lines = []
     for e in err.errors():
         path = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
         message = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden" and e["loc"]:
+            message += _suggestion(model or PipelineConfig, tuple(e["loc"]))
         lines.append(f"{path or '<root>'}: {message}")
     return "; ".join(lines)
 
