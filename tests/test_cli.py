@@ -258,3 +258,13 @@ def test_files_that_are_not_text_are_skipped_with_a_count(
     assert result.exit_code == 0, result.output
     assert "skipped 2 files that are not UTF-8 text" in result.stderr
     assert "collection holds 1" in result.stdout
+
+
+def test_documents_cut_at_the_models_window_are_reported(config: Path, tmp_path: Path) -> None:
+    long = tmp_path / "long.md"
+    long.write_text(" ".join(f"word{i}" for i in range(2000)))  # one paragraph, >256 tokens
+    result = runner.invoke(
+        app, ["ingest", str(long), "-c", str(config), "--max-words", "0"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 documents were longer than the model's window" in result.stderr

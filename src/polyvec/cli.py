@@ -108,6 +108,16 @@ def _limits(values: list[str] | None) -> dict[str, int]:
     return limits
 
 
+def _warn_truncated(pipeline: Any) -> None:
+    if pipeline.last_ingest_truncated:
+        typer.echo(
+            f"warning: {pipeline.last_ingest_truncated} documents were longer than the model's "
+            "window and were cut there (their end is not searchable); split them into "
+            "passages (--max-words for text files) or use a model with a longer window",
+            err=True,
+        )
+
+
 def _filter(text: str | None) -> Any:
     """``--filter`` as JSON (a simple-form dict or a Qdrant filter), or a clear error."""
     from polyvec.filters import to_filter
@@ -173,6 +183,7 @@ def ingest(
             f"{pipeline.last_ingest_skipped} already stored unchanged; "
             f"collection holds {pipeline.count()}"
         )
+        _warn_truncated(pipeline)
 
 
 @app.command()
@@ -316,6 +327,7 @@ def evaluate(
             f"{done.already_stored} already stored with the same content",
             err=True,
         )
+        _warn_truncated(pipeline)
         for name in plan or [None]:  # type: ignore[list-item]
             result = run_eval(pipeline, dataset, plan=name, limits=_limits(limit))
             described = pipeline.plan(name, _limits(limit)).describe()

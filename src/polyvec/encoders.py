@@ -188,6 +188,9 @@ class SentenceTransformerEncoder(Encoder):
             convert_to_numpy=False,
         )
         result = Encoded()
+        window = self.model.max_seq_length
+        if window:  # a text that fills the whole window was (almost surely) cut there
+            result.truncated = sum(int(o["attention_mask"].sum()) >= window for o in outputs)
         if pooled:
             stacked = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outputs])
             result.pooled = _normalise_rows(stacked)

@@ -98,6 +98,7 @@ class Encoded:
 
     pooled: np.ndarray | None = None  # (n, dim) float32, L2-normalised
     tokens: list[np.ndarray] | None = None  # n arrays of (n_tokens_i, token_dim)
+    truncated: int = 0  # texts cut at the model's window (their end was not encoded)
 
     def __len__(self) -> int:
         if self.pooled is not None:

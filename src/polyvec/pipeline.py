@@ -154,6 +154,7 @@ class Pipeline:
         """
         self.config = config
         self.last_ingest_skipped = 0  # documents the last ingest found stored unchanged
+        self.last_ingest_truncated = 0  # documents the last ingest's model cut at its window
         self.store = store or open_backend(config.store, client=client, aclient=aclient)
         try:
             if not create:  # a missing collection fails before the model loads
@@ -269,6 +270,7 @@ class Pipeline:
     ) -> list[models.PointStruct]:
         pooled, tokens = self._needs(self.adapters)
         encoded = self._encode_documents([d.text for d in docs], pooled, tokens)
+        self.last_ingest_truncated += encoded.truncated
         per_field: dict[str, list[Any]] = {}
         for adapter in self.adapters:
             per_field.update(adapter.encode_documents(encoded))
@@ -304,6 +306,7 @@ class Pipeline:
             if pooled
             else None,
             tokens=[t for p in parts for t in (p.tokens or [])] if tokens else None,
+            truncated=sum(p.truncated for p in parts),
         )
 
     def ingest(
@@ -336,6 +339,7 @@ class Pipeline:
         size = batch_size or self.config.ingest_batch_size
         show = progress if progress is not None else len(docs) >= _PROGRESS_MIN_DOCS
         self.last_ingest_skipped = 0
+        self.last_ingest_truncated = 0
         with (
             self._write_lock,
             tqdm(total=len(docs), disable=not show, unit="doc", desc="ingest") as bar,
