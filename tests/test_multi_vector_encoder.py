@@ -66,3 +66,11 @@ def test_a_colbert_checkpoint_has_no_pooled_vector(tiny_checkpoint: str, tmp_pat
     }
     with pytest.raises(ConfigError, match="gives no pooled vector"):
         Pipeline.from_config(config)
+
+
+def test_a_plain_checkpoint_is_refused_as_multi_vector() -> None:
+    """Its token projection would be random on every load: the collection would be stranded."""
+    from polyvec.encoders import MultiVectorCheckpointEncoder
+
+    with pytest.raises(ConfigError, match="plain sentence-transformers checkpoint"):
+        MultiVectorCheckpointEncoder("bundled", device="cpu")

@@ -17,6 +17,7 @@ Batching, length-sorting and the progress bar are sentence-transformers' own
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -206,6 +207,31 @@ class SentenceTransformerEncoder(Encoder):
         return result
 
 
+def _is_plain_checkpoint(path: str) -> bool:
+    """Whether ``path`` (a folder, or a hub id already in the local cache) holds a
+    single-vector sentence-transformers model: its modules pool, and none projects tokens.
+    ``False`` where that cannot be told without a download."""
+    modules_file: str | None = None
+    if os.path.isdir(path):
+        candidate = os.path.join(path, "modules.json")
+        modules_file = candidate if os.path.exists(candidate) else None
+    else:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(path, "modules.json")
+            modules_file = cached if isinstance(cached, str) else None
+        except Exception:  # an id that is no hub id: nothing to tell
+            modules_file = None
+    if modules_file is None:
+        return False
+    with open(modules_file, encoding="utf-8") as fh:
+        kinds = [str(m.get("type", "")) for m in json.load(fh)]
+    pools = any(k.endswith(".Pooling") for k in kinds)
+    projects = any("Dense" in k or "MultiVector" in k for k in kinds)
+    return pools and not projects
+
+
 class MultiVectorCheckpointEncoder(Encoder):
     """A trained ColBERT checkpoint through sentence-transformers' ``MultiVectorEncoder``."""
 
@@ -222,6 +248,14 @@ class MultiVectorCheckpointEncoder(Encoder):
         self.name = model
         self.batch_size = batch_size
         path = resolve_model_path(model)
+        if _is_plain_checkpoint(path):
+            raise ConfigError(
+                f"encoder.model: {model!r} is a plain sentence-transformers checkpoint (it pools "
+                "to one vector), not a trained multi-vector one: as encoder.type multi_vector it "
+                "would get a new, random token projection on every load, and its collection "
+                "could never be opened again. Use encoder.type sentence_transformer (its raw "
+                "token vectors work for late interaction), or a ColBERT checkpoint"
+            )
         try:
             self.model = MultiVectorEncoder(
                 path, device=device, trust_remote_code=trust_remote_code
