@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -183,9 +183,6 @@ class SearchDefaults:
         if call.get("ids") is not None:
             args["ids"] = call["ids"]
         return args
-
-    def with_(self, **changes: Any) -> SearchDefaults:
-        return replace(self, **changes)
 
 
 def relevance(hit: Hit) -> float:
