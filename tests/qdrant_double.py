@@ -232,6 +232,9 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # the standard library listens with a backlog of 5: a burst of concurrent clients (an
+    # AsyncQdrantClient opens up to 100 connections) would be reset, as no server would do
+    request_queue_size = 256
 
     def __init__(self, double: QdrantDouble) -> None:
         self.double = double
