@@ -338,12 +338,12 @@ class Pipeline:
         payloads = [self._payload(doc, i) for i, doc in enumerate(docs)]
         size = batch_size or self.config.ingest_batch_size
         show = progress if progress is not None else len(docs) >= _PROGRESS_MIN_DOCS
-        self.last_ingest_skipped = 0
-        self.last_ingest_truncated = 0
         with (
             self._write_lock,
             tqdm(total=len(docs), disable=not show, unit="doc", desc="ingest") as bar,
         ):
+            # counted under the write lock: a concurrent ingest cannot mix its counts in
+            self.last_ingest_skipped = self.last_ingest_truncated = 0
             for start in range(0, len(docs), size):
                 chunk_docs, chunk_payloads = (
                     docs[start : start + size],
