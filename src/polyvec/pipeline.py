@@ -515,7 +515,7 @@ class Pipeline:
 
     def _requests(
         self,
-        queries: Sequence[str],
+        queries: Sequence[str] | None,
         k: int,
         filter: Any,
         plan: Stage | str | None,
@@ -523,8 +523,8 @@ class Pipeline:
         ids: Sequence[str | int] | None,
         vectors: Sequence[dict[str, Any]] | None = None,
     ) -> tuple[Stage, list[dict[str, Any]], list[models.QueryRequest]]:
-        """Validate the arguments, encode the queries (unless ``vectors`` are given), build
-        one Query API request each."""
+        """Validate the arguments, encode the queries (or check the ``vectors`` given instead),
+        build one Query API request each."""
         if isinstance(queries, str):
             raise InvalidInputError("search_batch takes a list of queries; use search() for one")
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -532,7 +532,7 @@ class Pipeline:
         stage = self.plan(plan, limits)
         flt = all_of(to_filter(filter), _restrict(ids))
         if vectors is None:
-            vectors = self.encode_queries(queries, stage)
+            vectors = self.encode_queries(queries or [], stage)
         else:
             vectors = [self._query_vectors(stage, v, i) for i, v in enumerate(vectors)]
         builder = QueryBuilder(self.vector_fields, with_params=self.store.accepts_search_params)
@@ -579,11 +579,8 @@ class Pipeline:
     ) -> list[list[Hit]]:
         """:meth:`search_batch` with query vectors already computed (one dict of field name ->
         vector per query, as :meth:`encode_queries` returns them)."""
-        stage, vectors, requests = self._requests(
-            [""] * len(vectors), k, filter, plan, limits, ids, vectors
-        )
-        results = self.store.query_batch(requests)
-        return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=True)]
+        stage, vectors, requests = self._requests(None, k, filter, plan, limits, ids, vectors)
+        return self._scored(stage, vectors, self.store.query_batch(requests))
 
     def search_batch(
         self,
@@ -597,7 +594,12 @@ class Pipeline:
     ) -> list[list[Hit]]:
         """:meth:`search` for many queries: encoded in one batch, sent as one request."""
         stage, vectors, requests = self._requests(queries, k, filter, plan, limits, ids)
-        results = self.store.query_batch(requests)
+        return self._scored(stage, vectors, self.store.query_batch(requests))
+
+    def _scored(
+        self, stage: Stage, vectors: Sequence[dict[str, Any]], results: list[list[Hit]]
+    ) -> list[list[Hit]]:
+        """Each query's hits with their relevance in [0, 1]."""
         return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=True)]
 
     # --- async twins: encoding in a worker thread; a server is queried with
@@ -616,8 +618,7 @@ class Pipeline:
         stage, vectors, requests = await asyncio.to_thread(
             self._requests, queries, k, filter, plan, limits, ids
         )
-        results = await self.store.aquery_batch(requests)
-        return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=True)]
+        return self._scored(stage, vectors, await self.store.aquery_batch(requests))
 
     async def asearch(self, query: str, k: int = 10, **kwargs: Any) -> list[Hit]:
         return (await self.asearch_batch([query], k, **kwargs))[0]

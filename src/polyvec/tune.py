@@ -59,11 +59,14 @@ class TuneResult:
 
 def document_queries(pipeline: Pipeline, n: int, *, words: int = 16, seed: int = 0) -> list[str]:
     """Snippets (first ``words`` words) of ``n`` randomly chosen stored documents."""
-    hits = pipeline.get_where(None)
-    if not hits:
+    # ids first, then the payloads of the chosen few only: never the whole collection's texts
+    point_ids = pipeline.store.scroll_ids()
+    if not point_ids:
         raise InvalidInputError("the collection is empty: ingest documents before tuning")
-    chosen = random.Random(seed).sample(hits, min(n, len(hits)))
-    return [" ".join(h.text.split()[:words]) for h in chosen if h.text.strip()]
+    chosen = random.Random(seed).sample(point_ids, min(n, len(point_ids)))
+    return [
+        " ".join(h.text.split()[:words]) for h in pipeline.store.retrieve(chosen) if h.text.strip()
+    ]
 
 
 def _timed(
