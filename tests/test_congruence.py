@@ -579,3 +579,25 @@ def test_a_source_is_replaced_and_deleted_as_one_unit(encoder, tmp_path: Path) -
             assert ids(p.get_where(None)) == ["a.md#0"], name
             with pytest.raises(InvalidInputError):
                 p.delete_sources("a.md")
+
+
+def test_resume_by_content_and_no_create_for_readers(encoder, tmp_path: Path) -> None:
+    """skip_unchanged and create=False behave the same on every backend."""
+    from polyvec import CollectionNotFoundError
+
+    for name in NAMES:
+        store = store_config(name, tmp_path / name)
+        with pytest.raises(CollectionNotFoundError, match="nothing was created"):
+            Pipeline.from_config({"fields": FIELDS, "store": store}, encoder=encoder, create=False)
+        with Pipeline.from_config({"fields": FIELDS, "store": store}, encoder=encoder) as p:
+            p.ingest(DOCS[:3])
+            changed = [dict(DOCS[0], text="a new text"), *DOCS[1:5]]
+            p.ingest(changed, skip_unchanged=True)
+            assert p.last_ingest_skipped == 2, name  # DOCS[1:3] were stored unchanged
+            assert p.count() == 5 and p.get(["t"])[0].text == "a new text"
+        if name == "memory":
+            continue  # ":memory:" ends with its client
+        with Pipeline.from_config(
+            {"fields": FIELDS, "store": store}, encoder=encoder, create=False
+        ) as p:
+            assert p.count() == 5, name
