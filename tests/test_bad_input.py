@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,10 @@ from polyvec import (
     Stage,
     StoreError,
     StoreLockedError,
+    StoreUnavailableError,
 )
 from polyvec.config import load_config, load_yaml
-from tests.conftest import store_config
+from tests.conftest import LOOPBACK, store_config
 
 FIELDS = [{"type": "late_interaction"}, {"type": "dense"}]
 STORED = [
@@ -330,3 +334,72 @@ def test_a_store_held_by_another_pipeline(filled, encoder, tmp_path: Path) -> No
         Pipeline.from_config(
             {"fields": FIELDS, "store": store_config("edge", tmp_path)}, encoder=encoder
         )
+
+
+def _make_read_only(folder: Path) -> None:
+    """Make a folder tree read-only: chmod for a user, the immutable flag for root (root
+    writes through permissions); skip where neither works (e.g. a file system without it)."""
+    if os.geteuid() != 0:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~0o222)
+        return
+    done = subprocess.run(["chattr", "-R", "+i", str(folder)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot make {folder} read-only here: {done.stderr.decode().strip()}")
+
+
+def _make_writable(folder: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-R", "-i", str(folder)], capture_output=True, check=False)
+    else:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+
+
+def test_a_read_only_store_is_searched_and_never_written(encoder, tmp_path: Path) -> None:
+    store = store_config("edge", tmp_path)
+    config = {"fields": FIELDS, "store": store}
+    with Pipeline.from_config(config, encoder=encoder) as p:
+        p.ingest(["Qdrant stores vectors.", "Cats sleep all day."])
+        expected = [h.id for h in p.search("vector database", 2)]
+    folder = tmp_path / "edge"
+    _make_read_only(folder)
+    try:
+        with Pipeline.from_config(config, encoder=encoder, create=False) as reader:
+            assert [h.id for h in reader.search("vector database", 2)] == expected
+            assert reader.count() == 2
+            with pytest.raises(StoreError, match="read-only"):
+                reader.ingest(["one more"])
+            assert reader.count() == 2
+        with pytest.raises(StoreError, match="read-only"):  # a writer is refused at once
+            Pipeline.from_config(config, encoder=encoder)
+    finally:
+        _make_writable(folder)
+    with Pipeline.from_config(config, encoder=encoder) as p:
+        assert p.count() == 2  # nothing was written, nothing was lost
+
+
+def test_a_hub_model_requested_offline(monkeypatch) -> None:
+    """A hub id that is not in the local cache, with the hub unreachable (HF_HUB_OFFLINE,
+    as in every test), is a ConfigError naming the model and what to do."""
+    from polyvec.config import EncoderConfig
+    from polyvec.pipeline import build_encoder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match=r"encoder\.model: cannot load 'someone/no-such-model'"):
+        build_encoder(EncoderConfig(model="someone/no-such-model"))
+
+
+@LOOPBACK
+def test_an_unreachable_server(encoder) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = {
+        "type": "qdrant",
+        "url": f"http://127.0.0.1:{port}",
+        "timeout": 1,
+        "check_compatibility": False,
+    }
+    with pytest.raises(StoreUnavailableError, match=f"127.0.0.1:{port}"):
+        Pipeline.from_config({"fields": FIELDS, "store": store}, encoder=encoder)

@@ -49,7 +49,7 @@ def test_ingest_query_info_on_a_folder(config: Path, tmp_path: Path) -> None:
         .splitlines()
     )
     first = json.loads(lines[0])
-    assert first["id"] == "qdrant.md#0" and first["metadata"] == {"source": "qdrant.md"}
+    assert first["id"] == "qdrant.md" and first["metadata"] == {"source": "qdrant.md"}
     assert len(lines) == 2
     text = run(
         "query",
@@ -171,13 +171,16 @@ def test_folders_with_the_same_file_names_are_two_sources(
     for name in ("alpha", "beta"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "README.md").write_text(f"# {name}\n\nAbout {name} and vectors.")
-    run("ingest", "alpha", "beta", "-c", str(config), "--max-words", "5")
+    run("ingest", "alpha", "beta", "-c", str(config), "--max-tokens", "5")
     out = run("query", "vectors", "-c", str(config), "--json", "-k", "10")
     ids = {json.loads(line)["id"] for line in out.splitlines()}
     assert ids == {"alpha/README.md#0", "alpha/README.md#1", "beta/README.md#0", "beta/README.md#1"}
     (tmp_path / "alpha" / "README.md").write_text("short")
     out = run("ingest", "alpha", "-c", str(config))
-    assert "collection holds 3" in out  # alpha's stale second passage went with the re-ingest
+    assert "collection holds 3" in out  # alpha's two passages were replaced by one
+    out = run("query", "short", "-c", str(config), "--json", "-k", "10")
+    ids = {json.loads(line)["id"] for line in out.splitlines()}
+    assert ids == {"alpha/README.md", "beta/README.md#0", "beta/README.md#1"}
 
 
 def test_sync_adds_changes_and_removes(config: Path, tmp_path: Path, monkeypatch) -> None:
@@ -186,15 +189,20 @@ def test_sync_adds_changes_and_removes(config: Path, tmp_path: Path, monkeypatch
     notes.mkdir()
     long = "\n\n".join(f"Paragraph {i} about late interaction." for i in range(9))
     (notes / "long.md").write_text(long)
-    (notes / "keep.md").write_text("MaxSim sums the best token matches.")
-    out = run("sync", "notes", "-c", str(config), "--max-words", "6")
-    assert "2 added" in out and "collection holds 10" in out
+    (notes / "keep.md").write_text("Qdrant keeps the vectors.")  # 7 tokens: one passage
+    out = run("sync", "notes", "-c", str(config), "--max-tokens", "7")
+    assert "2 added" in out and "collection holds 10" in out  # a paragraph a passage
     (notes / "long.md").write_text("Now one short paragraph.")
-    out = run("sync", "notes", "-c", str(config), "--max-words", "6")
+    out = run("sync", "notes", "-c", str(config), "--max-tokens", "7")
     assert "1 changed, 1 unchanged" in out and "(1 passages written)" in out
     assert "collection holds 2" in out
+    (notes / "long.md").write_text("   \n")  # blank: none of its passages is left
+    out = run("sync", "notes", "-c", str(config), "--max-tokens", "7")
+    assert "1 changed" in out and "collection holds 1" in out
+    (notes / "long.md").write_text("Back again.")
+    assert "1 added" in run("sync", "notes", "-c", str(config))
     (notes / "long.md").unlink()
-    out = run("sync", "notes", "-c", str(config), "--max-words", "6")
+    out = run("sync", "notes", "-c", str(config), "--max-tokens", "7")
     assert "1 removed" in out and "collection holds 1" in out
     out = run("delete", "--source", "notes/keep.md", "-c", str(config))
     assert "deleted 1 documents; collection holds 0" in out
@@ -235,13 +243,15 @@ def test_eval_resumes_and_refuses_another_corpus(config: Path, tmp_path: Path, e
     (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
     dataset = load_beir(folder)
     with Pipeline(load_yaml(config), encoder=encoder) as p:
-        p.ingest(list(dataset.corpus())[:4])  # as if the first run was killed here
+        p.ingest(list(p.passages(dataset.corpus()))[:4])  # as if the first run was killed here
         done = ingest_corpus(p, dataset)
         assert (done.written, done.already_stored) == (2, 4) and p.count() == 6
         again = ingest_corpus(p, dataset)
         assert (again.written, again.already_stored) == (0, 6)
         p.ingest([{"id": "stranger", "text": "from another corpus"}])
-        with pytest.raises(CollectionMismatchError, match="1 documents that are not in"):
+        with pytest.raises(
+            CollectionMismatchError, match="1 passages of documents that are not in"
+        ):
             ingest_corpus(p, dataset)
 
 
@@ -264,7 +274,50 @@ def test_documents_cut_at_the_models_window_are_reported(config: Path, tmp_path:
     long = tmp_path / "long.md"
     long.write_text(" ".join(f"word{i}" for i in range(2000)))  # one paragraph, >256 tokens
     result = runner.invoke(
-        app, ["ingest", str(long), "-c", str(config), "--max-words", "0"], catch_exceptions=False
+        app, ["ingest", str(long), "-c", str(config), "--max-tokens", "0"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
     assert "warning: 1 documents were longer than the model's window" in result.stderr
+
+
+def test_eval_finds_what_lies_past_the_window(tmp_path: Path, encoder) -> None:
+    """A BEIR document longer than the window is split; its passages rank it as one
+    document (by its best passage), so an answer at its end is found. Truncated, it is not."""
+    from polyvec import Pipeline
+    from polyvec.eval import evaluate, ingest_corpus, load_beir
+
+    folder = tmp_path / "beir"
+    folder.mkdir()
+    filler = " ".join(f"Section {i} discusses unrelated matters of procedure." for i in range(70))
+    rows = [
+        {
+            "_id": "long",
+            "title": "Notes",
+            "text": f"{filler} The lighthouse keeper counted seventeen gulls at dawn.",
+        },
+        *(
+            {"_id": f"d{i}", "title": "", "text": f"Birds number {i} fly over the sea."}
+            for i in range(5)
+        ),
+    ]
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (folder / "queries.jsonl").write_text(
+        json.dumps({"_id": "q", "text": "how many gulls did the lighthouse keeper count?"})
+    )
+    (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq\tlong\t1\n")
+    dataset = load_beir(folder)
+    scores = {}
+    for mode in ("split", "truncate"):
+        config = {
+            "fields": [{"type": "late_interaction"}],
+            "chunking": {"mode": mode},
+            "store": {"type": "edge", "path": str(tmp_path / mode), "collection": "e"},
+        }
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            done = ingest_corpus(p, dataset)
+            result = evaluate(p, dataset, depth=3)
+            scores[mode] = (done.written, result.metrics["mrr@10"], list(result.run["q"]))
+    written, mrr, ranked = scores["split"]
+    assert written > len(rows) and mrr == 1.0 and ranked[0] == "long"
+    assert len(ranked) == 3 and len(set(ranked)) == 3  # documents, not passages
+    assert scores["truncate"][0] == len(rows) and scores["truncate"][1] < 1.0

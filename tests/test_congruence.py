@@ -601,3 +601,35 @@ def test_resume_by_content_and_no_create_for_readers(encoder, tmp_path: Path) ->
             {"fields": FIELDS, "store": store}, encoder=encoder, create=False
         ) as p:
             assert p.count() == 5, name
+
+
+def test_long_documents_become_passages_alike(encoder, tmp_path: Path, monkeypatch) -> None:
+    """A document longer than the window is split the same way, its end is searchable, its
+    passages are replaced as one unit, and clear() pages through on every backend."""
+    from polyvec import Document
+    from polyvec.store import base
+
+    filler = " ".join(f"filler{i % 50} words about nothing in particular." for i in range(60))
+    long = Document(
+        text=f"{filler}\n\nThe lighthouse keeper counted seventeen gulls at dawn.",
+        id="long",
+        metadata={"kind": "story"},
+    )
+    short = Document(text="Qdrant stores vectors.", id="short")
+    monkeypatch.setattr(base, "_PAGE", 3)  # clear() must page, not read every id at once
+    answers = {}
+    for name in NAMES:
+        config = {"fields": FIELDS, "store": store_config(name, tmp_path / name)}
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            passages = list(p.passages([long, short]))
+            assert len(passages) > 2 and passages[-1].id == "short"
+            p.replace_sources(p.passages([long, short]))
+            top = p.search("how many gulls did the lighthouse keeper count", 1)[0]
+            assert "seventeen gulls" in top.text and top.frontend["source"] == "long", name
+            assert top.metadata == {"kind": "story"}
+            answers[name] = (sorted(map(str, ids(p.get_where(None)))), top.id)
+            p.replace_sources(p.passages([Document(text="Now short.", id="long")]))
+            assert sorted(map(str, ids(p.get_where(None)))) == ["long", "short"], name
+            p.clear()
+            assert p.count() == 0, name
+    assert len(set(map(str, answers.values()))) == 1, answers

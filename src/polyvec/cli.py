@@ -76,14 +76,36 @@ RootOpt = Annotated[
         help="Folder that source ids are relative to (default: the current folder).",
     ),
 ]
+MaxTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-tokens",
+        help="Split documents longer than this many tokens into overlapping passages "
+        "(default: the encoder's window; 0: never split, the model cuts them).",
+    ),
+]
 LimitOpt = Annotated[
     list[str] | None,
     typer.Option("--limit", help="Candidate limit of a stage, FIELD=N (repeatable)."),
 ]
 
 
-def _config(config: Path | None, store: Path | None, collection: str | None) -> PipelineConfig:
+def _config(
+    config: Path | None,
+    store: Path | None,
+    collection: str | None,
+    max_tokens: int | None = None,
+) -> PipelineConfig:
     cfg = load_yaml(config) if config else load_config()
+    if max_tokens is not None:
+        if max_tokens < 0:
+            raise ConfigError(f"--max-tokens must be 0 or more, got {max_tokens}")
+        chunking: dict[str, Any] = (
+            {"mode": "truncate"} if max_tokens == 0 else {"max_tokens": max_tokens}
+        )
+        if max_tokens and cfg.chunking.overlap >= max_tokens:
+            chunking["overlap"] = max_tokens // 4
+        cfg = load_config(cfg, chunking=cfg.chunking.model_copy(update=chunking))
     overrides: dict[str, Any] = {}
     if store is not None:
         if cfg.store.type != "edge":
@@ -112,8 +134,8 @@ def _warn_truncated(pipeline: Any) -> None:
     if pipeline.last_ingest_truncated:
         typer.echo(
             f"warning: {pipeline.last_ingest_truncated} documents were longer than the model's "
-            "window and were cut there (their end is not searchable); split them into "
-            "passages (--max-words for text files) or use a model with a longer window",
+            "window and were cut there (their end is not searchable); leave chunking on "
+            "(chunking.mode: split, --max-tokens above 0) or use a model with a longer window",
             err=True,
         )
 
@@ -134,12 +156,17 @@ def _filter(text: str | None) -> Any:
 
 
 def _open(
-    config: Path | None, store: Path | None, collection: str | None, *, create: bool = False
+    config: Path | None,
+    store: Path | None,
+    collection: str | None,
+    *,
+    create: bool = False,
+    max_tokens: int | None = None,
 ) -> Any:
     """The pipeline of a command; only commands that write documents create a collection."""
     from polyvec.pipeline import Pipeline
 
-    return Pipeline(_config(config, store, collection), create=create)
+    return Pipeline(_config(config, store, collection, max_tokens), create=create)
 
 
 @app.command()
@@ -150,30 +177,29 @@ def ingest(
     config: ConfigOpt = None,
     store: StoreOpt = None,
     collection: CollectionOpt = None,
-    max_words: Annotated[
-        int,
-        typer.Option(
-            help="Split text files into passages of about this many words (0: whole files)."
-        ),
-    ] = 120,
+    max_tokens: MaxTokensOpt = None,
     optimize: Annotated[
         bool, typer.Option(help="Build indexes and quantized copies after ingesting.")
     ] = True,
     root: RootOpt = None,
 ) -> None:
     """Encode documents and store them. A file is one source: re-ingesting it replaces all
-    its passages (stale ones are deleted); ids are paths relative to --root."""
-    from polyvec.sources import read_documents
+    its passages (stale ones are deleted); ids are paths relative to --root. Documents
+    longer than the encoder's window are split into overlapping passages."""
+    from polyvec.sources import DocumentFiles
 
-    skipped: list[Path] = []
-    docs = list(read_documents(paths, max_words=max_words, root=root, skipped=skipped))
-    if skipped:
-        shown = ", ".join(str(p) for p in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
-        typer.echo(f"skipped {len(skipped)} files that are not UTF-8 text: {shown}", err=True)
-    with _open(config, store, collection, create=True) as pipeline:
+    files = DocumentFiles(paths, root=root)
+    for path in paths:  # a missing path fails before the model loads
+        if not path.exists():
+            raise InvalidInputError(f"{path}: no such file or folder")
+    with _open(config, store, collection, create=True, max_tokens=max_tokens) as pipeline:
         start = time.perf_counter()
         # documents already stored unchanged are not encoded again: a killed ingest resumes
-        ids = pipeline.replace_sources(docs, skip_unchanged=True)
+        ids = pipeline.replace_sources(pipeline.passages(files), skip_unchanged=True)
+        if files.skipped:
+            skipped = sorted(files.skipped)
+            shown = ", ".join(str(p) for p in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+            typer.echo(f"skipped {len(skipped)} files that are not UTF-8 text: {shown}", err=True)
         if optimize:
             pipeline.optimize()
         seconds = time.perf_counter() - start
@@ -192,17 +218,15 @@ def sync(
     config: ConfigOpt = None,
     store: StoreOpt = None,
     collection: CollectionOpt = None,
-    max_words: Annotated[
-        int, typer.Option(help="Split files into passages of about this many words.")
-    ] = 120,
+    max_tokens: MaxTokensOpt = None,
     root: RootOpt = None,
 ) -> None:
     """Make the collection hold what the folders hold: add new files, re-encode changed ones
     (by content hash), delete the passages of files that are gone."""
     from polyvec.sync import sync as run_sync
 
-    with _open(config, store, collection, create=True) as pipeline:
-        report = run_sync(pipeline, paths, root=root, max_words=max_words)
+    with _open(config, store, collection, create=True, max_tokens=max_tokens) as pipeline:
+        report = run_sync(pipeline, paths, root=root)
         if report.passages:
             pipeline.optimize()
         typer.echo(f"synced: {report.summary()}; collection holds {pipeline.count()}")
@@ -308,22 +332,24 @@ def evaluate(
     ] = None,
     limit: LimitOpt = None,
     split: Annotated[str, typer.Option(help="Which judged queries: test or train.")] = "test",
+    max_tokens: MaxTokensOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per plan.")
     ] = False,
 ) -> None:
     """nDCG@10, Recall@100, MRR@10 and query latency of plans on a BEIR folder.
 
-    The corpus is ingested once (skipped when the collection already holds it).
+    The corpus is ingested once (skipped when the collection already holds it), documents
+    longer than the encoder's window split into passages; a document ranks by its best one.
     """
     from polyvec.eval import evaluate as run_eval
     from polyvec.eval import ingest_corpus, load_beir
 
     dataset = load_beir(data, split)
-    with _open(config, store, collection, create=True) as pipeline:
+    with _open(config, store, collection, create=True, max_tokens=max_tokens) as pipeline:
         done = ingest_corpus(pipeline, dataset)
         typer.echo(
-            f"corpus: {done.written} documents ingested in {done.seconds:.0f} s, "
+            f"corpus: {done.written} passages ingested in {done.seconds:.0f} s, "
             f"{done.already_stored} already stored with the same content",
             err=True,
         )

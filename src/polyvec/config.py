@@ -51,6 +51,30 @@ class EncoderConfig(StrictModel):
     trust_remote_code: bool = False
 
 
+class ChunkingConfig(StrictModel):
+    """``chunking:`` — how files and BEIR corpora longer than the encoder's window are read.
+
+    Attributes:
+        mode: ``split`` (default) makes passages that fit the window, consecutive ones
+            overlapping; ``truncate`` stores each document whole, the model cutting it at
+            its window (``polyvec ingest`` warns with the count).
+        max_tokens: tokens per passage (default and upper bound: the encoder's window).
+        overlap: tokens consecutive passages of one document share.
+    """
+
+    mode: Literal["split", "truncate"] = "split"
+    max_tokens: int | None = Field(default=None, gt=0)
+    overlap: int = Field(default=32, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingConfig:
+        if self.max_tokens is not None and self.overlap >= self.max_tokens:
+            raise ValueError(
+                f"overlap ({self.overlap}) must be below max_tokens ({self.max_tokens})"
+            )
+        return self
+
+
 # No "text": a full-text index changes what MatchText/MatchPhrase match on one engine and
 # not on another; polyvec's text filters (substring, prefix) need none.
 PayloadIndexType = Literal["keyword", "integer", "float", "bool", "datetime", "uuid"]
@@ -235,6 +259,7 @@ class PipelineConfig(StrictModel):
     plans: dict[str, PlanSpec] = Field(default_factory=dict)
     default_plan: str | None = None
     ingest_batch_size: int = Field(default=64, gt=0)
+    chunking: ChunkingConfig = Field(default_factory=ChunkingConfig)
 
     @field_validator("fields", mode="before")
     @classmethod

@@ -108,6 +108,33 @@ class Encoder(ABC):
     def info(self) -> EncoderInfo:
         return EncoderInfo(self.name, self.dim, self.token_dim, self.fingerprint())
 
+    def document_window(self) -> int | None:
+        """Tokens of document text the model reads (its window less special and prompt
+        tokens); ``None`` where the encoder cannot tell (then nothing is split)."""
+        return None
+
+    def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """The character span of every token of each text, as the model tokenizes it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot tokenize for chunking")
+
+
+def _content_window(tokenizer: Any, max_seq_length: int | None, prefix: str | None) -> int | None:
+    """``max_seq_length`` less the special tokens and a prompt's or prefix's tokens."""
+    if not max_seq_length or tokenizer is None:
+        return None
+    used = tokenizer.num_special_tokens_to_add(pair=False)
+    if prefix:
+        used += len(tokenizer(prefix, add_special_tokens=False)["input_ids"])
+    return max(1, max_seq_length - used)
+
+
+def _offsets(tokenizer: Any, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+    # verbose=False: a text longer than the window is what is being measured, not an error
+    encoded = tokenizer(
+        list(texts), add_special_tokens=False, return_offsets_mapping=True, verbose=False
+    )
+    return [[(int(a), int(b)) for a, b in spans] for spans in encoded["offset_mapping"]]
+
 
 class SentenceTransformerEncoder(Encoder):
     """A plain sentence-transformers checkpoint: pooled and raw token vectors."""
@@ -171,6 +198,14 @@ class SentenceTransformerEncoder(Encoder):
     @property
     def token_dim(self) -> int | None:
         return self.dim
+
+    def document_window(self) -> int | None:
+        return _content_window(
+            self.model.tokenizer, self.model.max_seq_length, self.document_prompt
+        )
+
+    def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return _offsets(self.model.tokenizer, texts)
 
     def encode(
         self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool
@@ -270,6 +305,14 @@ class MultiVectorCheckpointEncoder(Encoder):
     @cached_property
     def token_dim(self) -> int | None:
         return self.model.get_embedding_dimension()
+
+    def document_window(self) -> int | None:
+        # the document side adds one marker token ([D]) after [CLS]
+        window = _content_window(self.model.tokenizer, self.model.max_seq_length, None)
+        return None if window is None else max(1, window - 1)
+
+    def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return _offsets(self.model.tokenizer, texts)
 
     def encode(
         self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool

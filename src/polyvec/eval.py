@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from polyvec.documents import Document
 from polyvec.errors import InvalidInputError
+from polyvec.filters import SOURCE_KEY
 from polyvec.registry import import_optional
 
 if TYPE_CHECKING:
@@ -43,6 +44,20 @@ def read_beir_corpus(path: str | Path) -> Iterator[Document]:
             )
 
 
+@dataclass(frozen=True)
+class BeirCorpus:
+    """A BEIR ``corpus.jsonl``, read from disk each time it is iterated (never held whole)."""
+
+    path: Path
+
+    def __iter__(self) -> Iterator[Document]:
+        return read_beir_corpus(self.path)
+
+    def ids(self) -> Iterator[str]:
+        for doc in self:
+            yield str(doc.id)
+
+
 @dataclass
 class BeirDataset:
     """A BEIR folder: corpus, the judged queries of one split, and their qrels."""
@@ -55,8 +70,8 @@ class BeirDataset:
     def corpus_path(self) -> Path:
         return self.folder / "corpus.jsonl"
 
-    def corpus(self) -> Iterator[Document]:
-        return read_beir_corpus(self.corpus_path)
+    def corpus(self) -> BeirCorpus:
+        return BeirCorpus(self.corpus_path)
 
 
 def load_beir(folder: str | Path, split: str = "test") -> BeirDataset:
@@ -130,6 +145,22 @@ def score_run(
     }
 
 
+def ranked_sources(pipeline: Any, query: str, depth: int, stage: Any) -> list[str]:
+    """The ``depth`` best documents for ``query``, a document ranked by its best passage.
+
+    A document split into passages (see :mod:`polyvec.chunking`) is found through any of
+    them; its passages carry it as their source. The search widens (doubling ``k``) until
+    ``depth`` distinct documents are found or the collection has no more.
+    """
+    k = depth
+    while True:
+        hits = pipeline.search(query, k, plan=stage)
+        ranked = list(dict.fromkeys(str(h.frontend.get(SOURCE_KEY, h.id)) for h in hits))
+        if len(ranked) >= depth or len(hits) < k:
+            return ranked[:depth]
+        k *= 2
+
+
 def evaluate(
     pipeline: Any,
     dataset: BeirDataset,
@@ -144,16 +175,16 @@ def evaluate(
     stage = pipeline.plan(plan, limits)
     for qid, text in dataset.queries.items():
         start = time.perf_counter()
-        hits = pipeline.search(text, depth, plan=stage)
+        ranked = ranked_sources(pipeline, text, depth, stage)
         latencies.append((time.perf_counter() - start) * 1000)
         # rank-derived scores: ties in raw scores must not reorder the run inside trec_eval
-        run[qid] = {str(h.id): float(depth - rank) for rank, h in enumerate(hits)}
+        run[qid] = {doc_id: float(depth - rank) for rank, doc_id in enumerate(ranked)}
     return EvalResult(score_run(run, dataset.qrels), latencies, run)
 
 
 @dataclass(frozen=True)
 class CorpusIngest:
-    """What :func:`ingest_corpus` did: documents written now, and found already stored."""
+    """What :func:`ingest_corpus` did: passages written now, and found already stored."""
 
     written: int
     already_stored: int
@@ -163,27 +194,28 @@ class CorpusIngest:
 def ingest_corpus(pipeline: Pipeline, dataset: BeirDataset) -> CorpusIngest:
     """Make the collection hold exactly the dataset's corpus before it is evaluated.
 
-    Documents already stored with the same content are not encoded again (an interrupted
-    ingest resumes); a collection holding documents that are not in this corpus is refused,
-    since its scores would not be this corpus's.
+    Documents longer than the encoder's window are split into passages (the config's
+    ``chunking:``). Passages already stored with the same content are not encoded again
+    (an interrupted ingest resumes); a collection holding passages of documents that are
+    not in this corpus is refused, since its scores would not be this corpus's. The corpus
+    is streamed from disk, never held whole.
 
     Raises:
         CollectionMismatchError: the collection holds another corpus (or more than this one).
     """
     from polyvec.errors import CollectionMismatchError
 
-    docs = list(dataset.corpus())
-    present = len(pipeline.get([d.id for d in docs if d.id is not None]))
-    foreign = pipeline.count() - present
+    corpus = dataset.corpus()
+    foreign = pipeline.count() - pipeline.count_sources(list(corpus.ids()))
     if foreign > 0:
         raise CollectionMismatchError(
-            f"the collection holds {foreign} documents that are not in {dataset.folder}/"
-            "corpus.jsonl: it was built from another corpus. Evaluate into another "
-            "collection (--collection) or store path (--store)"
+            f"the collection holds {foreign} passages of documents that are not in "
+            f"{dataset.folder}/corpus.jsonl: it was built from another corpus. Evaluate into "
+            "another collection (--collection) or store path (--store)"
         )
     start = time.perf_counter()
-    pipeline.ingest(docs, progress=True, skip_unchanged=True)
-    written = len(docs) - pipeline.last_ingest_skipped
+    ids = pipeline.replace_sources(pipeline.passages(corpus), progress=True, skip_unchanged=True)
+    written = len(ids) - pipeline.last_ingest_skipped
     if written:
         pipeline.optimize()
     return CorpusIngest(written, pipeline.last_ingest_skipped, time.perf_counter() - start)

@@ -32,6 +32,7 @@ TEXT_KEY = "text"
 METADATA_KEY = "metadata"
 FRONTEND_KEY = "frontend"  # bookkeeping of a front end (e.g. LlamaIndex's node), never metadata
 SOURCE_KEY = "source"  # under FRONTEND_KEY: the source (file, parent document) a passage is of
+SOURCE_HASH_KEY = "sha256"  # under FRONTEND_KEY: the SHA-256 of a source file's bytes (sync)
 HASH_KEY = "content_sha256"  # what was encoded (text) and stored (metadata): resume, eval
 
 _CLAUSES = frozenset({"must", "should", "must_not", "min_should"})

@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,16 +22,18 @@ from tqdm.auto import tqdm
 
 from polyvec import registry
 from polyvec.adapter import Adapter
+from polyvec.chunking import Chunker, Passages
 from polyvec.config import EncoderConfig, PipelineConfig, load_config, load_yaml
 from polyvec.documents import Document, as_document
 from polyvec.encoders import Encoder, MultiVectorCheckpointEncoder, SentenceTransformerEncoder
-from polyvec.errors import InvalidInputError
+from polyvec.errors import ConfigError, InvalidInputError
 from polyvec.fields import Encoded, VectorField
 from polyvec.filters import (
     FRONTEND_KEY,
     HASH_KEY,
     ID_KEY,
     METADATA_KEY,
+    SOURCE_HASH_KEY,
     SOURCE_KEY,
     TEXT_KEY,
     all_of,
@@ -53,6 +55,7 @@ from polyvec.store.requests import (
 
 _PROGRESS_MIN_DOCS = 500
 _ENCODE_SLICE = 4  # documents encoded per hold of the encoder's lock
+_DELETE_PAGE = 1000  # ids or sources per delete request
 
 
 class FairLock:
@@ -319,55 +322,94 @@ class Pipeline:
     ) -> list[str | int]:
         """Encode and upsert documents; returns their ids (generated where missing).
 
-        Re-ingesting an id replaces that document. Every document is checked before
-        anything is written, so a bad one leaves the collection as it was.
+        Re-ingesting an id replaces that document; an id given twice keeps the last. Every
+        document is checked before anything is written, so a bad one leaves the
+        collection as it was. Documents are then encoded and written a batch at a time:
+        a list, or any collection that can be iterated again (:class:`~polyvec.chunking.
+        Passages`, a corpus reader), is read twice and never copied, so memory stays
+        bounded; a one-shot iterator (a generator) is read into a list first.
 
         Args:
             skip_unchanged: documents already stored with the same content (text, metadata
                 and front-end data, by SHA-256) are not encoded again: an interrupted ingest
                 started again resumes where it stopped.
         """
-        docs = [as_document(item, i) for i, item in enumerate(documents)]
-        # the caller's Document objects are never changed: generated ids go on copies
-        docs = [d if d.id is not None else replace(d, id=new_id()) for d in docs]
-        given = [d.id for d in docs]
-        # one point per id, the last given: batches may be sent in parallel, and two versions
-        # of an id in flight at once would leave either one
-        docs = list({point_id(d.id): d for d in docs}.values())  # validates each id's type
-        # every payload is checked before anything is written
-        payloads = [self._payload(doc, i) for i, doc in enumerate(docs)]
+        source = _reiterable(documents)
+        last, total = self._check_all(source)
         size = batch_size or self.config.ingest_batch_size
-        show = progress if progress is not None else len(docs) >= _PROGRESS_MIN_DOCS
+        show = progress if progress is not None else total >= _PROGRESS_MIN_DOCS
+        ids: list[str | int] = []
         with (
             self._write_lock,
-            tqdm(total=len(docs), disable=not show, unit="doc", desc="ingest") as bar,
+            tqdm(total=total, disable=not show, unit="doc", desc="ingest") as bar,
         ):
             # counted under the write lock: a concurrent ingest cannot mix its counts in
             self.last_ingest_skipped = self.last_ingest_truncated = 0
-            for start in range(0, len(docs), size):
-                chunk_docs, chunk_payloads = (
-                    docs[start : start + size],
-                    payloads[start : start + size],
-                )
-                if skip_unchanged:
-                    chunk_docs, chunk_payloads = self._changed(chunk_docs, chunk_payloads)
-                if chunk_docs:
-                    self.store.upsert(self._points(chunk_docs, chunk_payloads))
-                bar.update(min(size, len(docs) - start))
-        return [i for i in given if i is not None]
+            batch: list[tuple[Document, dict[str, Any]]] = []
+            for position, item in enumerate(source):
+                doc = as_document(item, position)
+                if doc.id is None:  # the caller's Document is never changed: a copy
+                    doc = replace(doc, id=new_id())
+                ids.append(doc.id)  # type: ignore[arg-type]
+                # one point per id, the last given: batches may be sent in parallel, and two
+                # versions of an id in flight at once would leave either one
+                if last.get(point_id(doc.id), position) == position:
+                    batch.append((doc, self._payload(doc, position)))
+                if len(batch) >= size:
+                    bar.update(self._write(batch, skip_unchanged))
+                    batch = []
+            bar.update(self._write(batch, skip_unchanged))
+        return ids
 
-    def _changed(
-        self, docs: list[Document], payloads: list[dict[str, Any]]
-    ) -> tuple[list[Document], list[dict[str, Any]]]:
-        """The documents of a batch whose stored content differs (or that are not stored)."""
-        stored = self.store.stored_hashes([point_id(d.id) for d in docs])
-        keep = [
-            i
-            for i, (d, payload) in enumerate(zip(docs, payloads, strict=True))
-            if stored.get(point_id(d.id)) != payload[HASH_KEY]
-        ]
-        self.last_ingest_skipped += len(docs) - len(keep)
-        return [docs[i] for i in keep], [payloads[i] for i in keep]
+    def _check_all(self, documents: Iterable[Any]) -> tuple[dict[str, int], int]:
+        """Check every document (shape, id, payload) before anything is written; returns
+        the last position of each given id and the number of documents."""
+        last: dict[str, int] = {}
+        total = 0
+        for position, item in enumerate(documents):
+            doc = as_document(item, position)
+            if doc.id is not None:
+                last[point_id(doc.id)] = position  # validates the id's type
+            self._payload(doc, position)
+            total = position + 1
+        return last, total
+
+    def _write(self, batch: list[tuple[Document, dict[str, Any]]], skip_unchanged: bool) -> int:
+        """Encode and upsert one batch (its unchanged documents skipped if asked)."""
+        if skip_unchanged and batch:
+            stored = self.store.stored_hashes([point_id(d.id) for d, _ in batch])
+            todo = [(d, p) for d, p in batch if stored.get(point_id(d.id)) != p[HASH_KEY]]
+            self.last_ingest_skipped += len(batch) - len(todo)
+        else:
+            todo = batch
+        if todo:
+            self.store.upsert(self._points([d for d, _ in todo], [p for _, p in todo]))
+        return len(batch)
+
+    def chunker(self) -> Chunker:
+        """What splits files and corpus documents longer than the encoder's window
+        (``chunking:`` in the config)."""
+        settings = self.config.chunking
+        window = self.encoder.document_window()
+        if settings.mode == "truncate" or window is None:
+            return Chunker(None, None)
+        if settings.max_tokens is not None and settings.max_tokens > window:
+            raise ConfigError(
+                f"chunking.max_tokens is {settings.max_tokens}, but the encoder reads only "
+                f"{window} tokens of a document: set it to {window} or less (or leave it out)"
+            )
+
+        def offsets(texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+            with self._encode_lock:  # the tokenizer is the encoder's, not thread-safe
+                return self.encoder.token_offsets(texts)
+
+        return Chunker(offsets, settings.max_tokens or window, settings.overlap)
+
+    def passages(self, documents: Iterable[Document]) -> Passages:
+        """``documents`` split by :meth:`chunker` into passages (lazily, re-iterable): a
+        document that fits keeps its id, a longer one becomes ``<id>#0``, ``<id>#1``, ...;
+        each passage carries its document as its source (see :meth:`replace_sources`)."""
+        return Passages(documents, self.chunker())
 
     def replace_sources(
         self,
@@ -381,18 +423,19 @@ class Pipeline:
         leaves exactly its new passages. The new passages are written first, so a source
         never vanishes in between. Documents without a source are ingested as they are.
         """
-        docs = [as_document(item, i) for i, item in enumerate(documents)]
-        ids = self.ingest(docs, **ingest_options)
-        sources = sorted(
-            {str(d.frontend[SOURCE_KEY]) for d in docs if d.frontend and SOURCE_KEY in d.frontend}
-        )
-        if sources:
-            written: list[models.ExtendedPointId] = [point_id(i) for i in ids]
-            stale = models.Filter(
-                must=[source_filter(sources)],
-                must_not=[models.HasIdCondition(has_id=written)],
-            )
-            with self._write_lock:
+        source = _reiterable(documents)
+        ids = self.ingest(source, **ingest_options)
+        written: dict[str, list[models.ExtendedPointId]] = {}
+        for position, (item, doc_id) in enumerate(zip(source, ids, strict=True)):
+            frontend = as_document(item, position).frontend or {}
+            if SOURCE_KEY in frontend:
+                written.setdefault(str(frontend[SOURCE_KEY]), []).append(point_id(doc_id))
+        with self._write_lock:
+            for group in _groups(written, _DELETE_PAGE):
+                stale = models.Filter(
+                    must=[source_filter(list(group))],
+                    must_not=[models.HasIdCondition(has_id=[p for s in group for p in written[s]])],
+                )
                 self.store.delete_by_filter(stale)
         return ids
 
@@ -400,18 +443,33 @@ class Pipeline:
         """Delete every passage of these sources (unknown sources are ignored)."""
         if isinstance(sources, str):
             raise InvalidInputError(f"delete_sources: give a list of sources, e.g. [{sources!r}]")
-        if sources:
-            with self._write_lock:
-                self.store.delete_by_filter(source_filter(list(sources)))
+        with self._write_lock:
+            for start in range(0, len(sources), _DELETE_PAGE):
+                self.store.delete_by_filter(
+                    source_filter(list(sources[start : start + _DELETE_PAGE]))
+                )
 
     def source_hashes(self) -> dict[str, str | None]:
-        """Every stored source with the content hash it was ingested with (``None``: none)."""
+        """Every stored source with the content hash it was ingested with (``None``: none),
+        read a page of payloads at a time."""
         found: dict[str, str | None] = {}
-        for hit in self.get_where(None):
-            source = hit.frontend.get(SOURCE_KEY)
-            if source is not None:
-                found[str(source)] = hit.frontend.get("sha256")
+        for payload in self.store.iter_payloads():
+            frontend = payload.get(FRONTEND_KEY) or {}
+            if frontend.get(SOURCE_KEY) is not None:
+                found[str(frontend[SOURCE_KEY])] = frontend.get(SOURCE_HASH_KEY)
         return found
+
+    def count_sources(self, sources: Sequence[str]) -> int:
+        """Stored passages that belong to these sources: a passage's source, or its id for
+        a document stored without one."""
+        total = 0
+        for start in range(0, len(sources), _DELETE_PAGE):
+            group = list(sources[start : start + _DELETE_PAGE])
+            has_id: list[models.ExtendedPointId] = [point_id(s) for s in group]
+            total += self.store.count(
+                models.Filter(should=[source_filter(group), models.HasIdCondition(has_id=has_id)])
+            )
+        return total
 
     def delete(self, ids: Sequence[str | int]) -> None:
         """Delete documents by id; unknown ids are ignored."""
@@ -430,9 +488,10 @@ class Pipeline:
             self.store.delete_by_filter(flt)
 
     def clear(self) -> None:
-        """Delete every document (the collection and its manifest stay)."""
+        """Delete every document (the collection and its manifest stay), a page at a time."""
         with self._write_lock:
-            self.store.delete(self.store.scroll_ids())
+            for page in self.store.id_pages():
+                self.store.delete(page)
 
     def optimize(self) -> None:
         """Build indexes and quantized copies now (call after a bulk ingest)."""
@@ -679,6 +738,25 @@ def _point_ids(ids: Sequence[str | int], where: str) -> list[str]:
             "would be read as several ids"
         )
     return [point_id(i) for i in ids]
+
+
+def _reiterable(documents: Iterable[Any]) -> Iterable[Any]:
+    """``documents`` if it can be iterated again, else (a generator) read into a list."""
+    return list(documents) if iter(documents) is documents else documents
+
+
+def _groups(by_key: Mapping[str, Sequence[Any]], page: int) -> Iterator[list[str]]:
+    """Keys in groups holding about ``page`` values each (a key's values never split)."""
+    group: list[str] = []
+    size = 0
+    for key, values in by_key.items():
+        group.append(key)
+        size += len(values)
+        if size >= page:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
 
 
 def _restrict(ids: Sequence[str | int] | None) -> models.Filter | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from polyvec.documents import Document
+from polyvec.filters import SOURCE_KEY
 from polyvec.pipeline import Pipeline
 from polyvec.sources import read_source, source_id, text_files
 
@@ -42,41 +43,29 @@ def _under(source: str, prefixes: Sequence[str]) -> bool:
 
 
 def sync(
-    pipeline: Pipeline,
-    paths: Sequence[str | Path],
-    *,
-    root: str | Path | None = None,
-    max_words: int = 120,
+    pipeline: Pipeline, paths: Sequence[str | Path], *, root: str | Path | None = None
 ) -> SyncReport:
     """Add new files, re-ingest changed ones and delete vanished ones under ``paths``."""
     base = Path(root) if root is not None else Path.cwd()
     folders = [Path(p) for p in paths]
-    files = list(text_files(folders))
     stored = pipeline.source_hashes()
     report = SyncReport()
     to_write: list[Document] = []
     on_disk: set[str] = set()
-    emptied: list[str] = []  # changed files with no passage left: all their stored passages go
-    for file in files:
-        read = read_source(file, base, max_words=max_words)
+    for file in text_files(folders):
+        read = read_source(file, base)
         on_disk.add(read.source)
         if stored.get(read.source) == read.sha256:
             report.unchanged.append(read.source)
             continue
         (report.changed if read.source in stored else report.added).append(read.source)
-        to_write.extend(read.passages)
-        if not read.passages:
-            emptied.append(read.source)
-    if to_write:
-        pipeline.replace_sources(to_write)
-        report.passages = len(to_write)
+        to_write.append(read.document)
+    passages = pipeline.passages(to_write)
+    report.passages = len(pipeline.replace_sources(passages)) if to_write else 0
     prefixes = [source_id(Path(os.fspath(p)), base) for p in folders]
     report.removed = sorted(s for s in stored if _under(s, prefixes) and s not in on_disk)
-    # a file whose every passage vanished (emptied) is a changed source with nothing to write
-    emptied = sorted(
-        s
-        for s in report.changed + report.added
-        if not any(d.frontend and d.frontend.get("source") == s for d in to_write)
-    )
+    # a changed file that is now blank has no passage to write: its stored ones all go
+    written = {(d.frontend or {}).get(SOURCE_KEY) for d in passages} if to_write else set()
+    emptied = [s for s in report.changed if s not in written]
     pipeline.delete_sources(report.removed + emptied)
     return report

@@ -214,16 +214,31 @@ class Store(ABC):
         with self._boundary("count"):
             return self._count(flt)
 
+    def _pages(self, flt: models.Filter | None, with_payload: bool) -> Iterator[Page]:
+        offset: Any = None
+        while True:
+            with self._boundary("scroll"):
+                page, offset = self._scroll(Scroll(flt, offset, _PAGE, with_payload, False))
+            yield page, offset
+            if offset is None:
+                return
+
+    def id_pages(self, flt: models.Filter | None = None) -> Iterator[list[str]]:
+        """Point ids of every (matching) point, a page at a time; deleting a page's points
+        before asking for the next page is safe (the next page starts after them)."""
+        for page, _ in self._pages(flt, False):
+            if page:
+                yield [str(pid) for pid, _, _ in page]
+
     def scroll_ids(self, flt: models.Filter | None = None) -> list[str]:
         """Point ids of every (matching) point."""
-        ids: list[str] = []
-        offset: Any = None
-        with self._boundary("scroll"):
-            while True:
-                page, offset = self._scroll(Scroll(flt, offset, _PAGE, False, False))
-                ids.extend(str(pid) for pid, _, _ in page)
-                if offset is None:
-                    return ids
+        return [pid for page in self.id_pages(flt) for pid in page]
+
+    def iter_payloads(self, flt: models.Filter | None = None) -> Iterator[dict[str, Any]]:
+        """The payload of every (matching) point, read a page at a time."""
+        for page, _ in self._pages(flt, True):
+            for _, payload, _ in page:
+                yield payload or {}
 
     def sample(self, n: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """Up to ``n`` points as ``(payload, vectors)``, for size statistics."""

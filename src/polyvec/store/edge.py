@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import stat
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +44,7 @@ class EdgeStore(Store):
         self._shard: qe.EdgeShard | None = None
         self._lock: FileLock | None = None
         self._guard = threading.RLock()  # one shard handle, used from several threads
+        self._copy: Path | None = None  # a read-only store is searched from a private copy
 
     def _translate(self, err: Exception, action: str) -> PolyvecError | None:
         # Edge raises plain Python exceptions (often a bare Exception) carrying Qdrant's
@@ -90,13 +94,44 @@ class EdgeStore(Store):
                 f"the store {str(self.root)!r} is open in another process or pipeline; "
                 "close that one first (Pipeline.close() or leave its `with` block)"
             ) from None
+        except OSError as err:
+            raise StoreError(
+                f"the store {str(self.root)!r} is read-only ({err.strerror}): it can be "
+                "searched (polyvec query, info) but not written; make it writable to ingest"
+            ) from None
         self._lock = lock
+
+    def _writable(self) -> bool:
+        return all(os.access(p, os.W_OK) for p in (self.root, self._shard_path) if p.exists())
+
+    def _open_read_only(self) -> None:
+        """Qdrant Edge writes to its segments' files even to load them, so a read-only store
+        is searched from a private copy (removed on close); every write is refused."""
+        self._copy = Path(tempfile.mkdtemp(prefix="polyvec-read-only-"))
+        try:
+            shutil.copytree(self._shard_path, self._copy / "shard", symlinks=True)
+            for file in (self._copy / "shard").rglob("*"):  # the copy may be written
+                file.chmod(file.stat().st_mode | stat.S_IWUSR)
+        except OSError as err:
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
+            raise StoreError(
+                f"the store {str(self.root)!r} is read-only and could not be copied to be "
+                f"searched ({err}); make it writable, or free space in {tempfile.gettempdir()}"
+            ) from err
 
     def open(
         self, fields: Sequence[VectorField], manifest: dict[str, Any], *, create: bool = True
     ) -> bool:
         if not create and not self._manifest_path.exists():
             return super().open(fields, manifest, create=False)  # refuses, creating nothing
+        if not create and not self._writable():
+            self._open_read_only()
+            try:
+                return super().open(fields, manifest, create=False)
+            except BaseException:
+                self.close()
+                raise
         self._acquire()
         try:
             return super().open(fields, manifest, create=create)
@@ -105,7 +140,8 @@ class EdgeStore(Store):
             raise
 
     def _open_existing(self) -> None:
-        self._shard = qe.EdgeShard.load(str(self._shard_path))
+        shard_path = self._copy / "shard" if self._copy is not None else self._shard_path
+        self._shard = qe.EdgeShard.load(str(shard_path))
 
     def _create(self, fields: Sequence[VectorField], manifest: dict[str, Any]) -> None:
         vectors = {name: convert.vector_params(p) for name, p in collection_vectors(fields).items()}
@@ -122,6 +158,11 @@ class EdgeStore(Store):
         return self._shard
 
     def _update(self, operation: qe.UpdateOperation) -> None:
+        if self._copy is not None:
+            raise StoreError(
+                f"the store {self.where} is read-only: it was opened for searching only, and "
+                "nothing was written; make its folder writable to change it"
+            )
         with self._guard:
             self.shard.update(operation)
 
@@ -200,3 +241,6 @@ class EdgeStore(Store):
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
+            if self._copy is not None:
+                shutil.rmtree(self._copy, ignore_errors=True)
+                self._copy = None
