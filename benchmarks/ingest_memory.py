@@ -8,13 +8,15 @@ disk (``BeirCorpus``), split by the pipeline's chunker, written by ``replace_sou
 The encoder is a stand-in (vectors hashed from the text, no model), so what is measured is
 polyvec's and Qdrant Edge's memory, not torch's. Reported per size: peak RSS (``VmHWM``),
 the peak of anonymous memory (``RssAnon``, sampled every 20 ms: what the process holds,
-without the pages of Qdrant's memory-mapped files), seconds, and the ratio of the largest
-size's peaks to the smallest's. ``--materialize`` passes ``list(corpus)`` instead, i.e. the
+without the pages of Qdrant's memory-mapped files), the peak of Python's own allocations
+(``tracemalloc``: what polyvec holds, Qdrant's Rust engine excluded; it slows the run),
+seconds, and the ratio of the largest size's peaks to the smallest's. ``--materialize`` passes ``list(corpus)`` instead, i.e. the
 corpus held whole, to show what streaming saves.
 
     python benchmarks/ingest_memory.py [--sizes 5000 50000] [--materialize]
 
-Real encoder on SciFact (5,183 documents, ~10 min on 2 cores): ``--scifact``.
+The real encoder's whole ``polyvec eval`` process (peak RSS by ``/usr/bin/time``) is
+measured by ``benchmarks/chunking.sh``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -109,7 +112,7 @@ def _status(key: str) -> int:
     return 0
 
 
-def child(n: int, materialize: bool, scifact: str | None) -> dict[str, Any]:
+def child(n: int, materialize: bool) -> dict[str, Any]:
     """One ingest in this process; returns what it measured."""
     from polyvec import Pipeline
     from polyvec.eval import BeirCorpus
@@ -124,34 +127,36 @@ def child(n: int, materialize: bool, scifact: str | None) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        corpus_path = Path(scifact) / "corpus.jsonl" if scifact else write_corpus(folder, n)
+        corpus_path = write_corpus(folder, n)
         config = {
             "fields": [{"type": "late_interaction", "name": "tokens"}, {"type": "dense"}],
             "store": {"type": "edge", "path": str(folder / "store"), "collection": "mem"},
         }
-        encoder = None if scifact else StandInEncoder()
-        pipeline = Pipeline.from_config(config, encoder=encoder)  # type: ignore[arg-type]
+        pipeline = Pipeline.from_config(config, encoder=StandInEncoder())
         before = _status("VmRSS")
         watcher = threading.Thread(target=sample, daemon=True)
         watcher.start()
+        tracemalloc.start()  # Python's own allocations: what polyvec holds, not the engine
         start = time.perf_counter()
         corpus: Any = BeirCorpus(corpus_path)
         if materialize:
             corpus = list(corpus)
         ids = pipeline.replace_sources(pipeline.passages(corpus), progress=False)
         seconds = time.perf_counter() - start
+        python_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
         done.set()
         watcher.join()
         count = pipeline.count()
         pipeline.close()
-        documents = n or sum(1 for _ in BeirCorpus(corpus_path))
     return {
-        "documents": documents,
+        "documents": n,
         "passages": len(ids),
         "stored": count,
         "rss_before_mb": before / 2**20,
         "peak_rss_mb": _status("VmHWM") / 2**20,
         "peak_anon_mb": peak_anon / 2**20,
+        "python_peak_mb": python_peak / 2**20,
         "seconds": seconds,
     }
 
@@ -160,18 +165,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000])
     parser.add_argument("--materialize", action="store_true")
-    parser.add_argument("--scifact", nargs="?", const="../shared/data/scifact", default=None)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(child(args.child, args.materialize, args.scifact)))
+        print(json.dumps(child(args.child, args.materialize)))
         return
-    sizes = [0] if args.scifact else args.sizes
     results = []
-    for n in sizes:
+    for n in args.sizes:
         command = [sys.executable, __file__, "--child", str(n)]
         command += ["--materialize"] if args.materialize else []
-        command += ["--scifact", args.scifact] if args.scifact else []
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         results.append(result)
@@ -179,6 +181,7 @@ def main() -> None:
             f"{result['documents']:>6} documents ({result['passages']} passages, {result['stored']} "
             f"stored): peak RSS {result['peak_rss_mb']:.0f} MB, peak anonymous "
             f"{result['peak_anon_mb']:.0f} MB (before ingest {result['rss_before_mb']:.0f} MB), "
+            f"Python heap peak {result['python_peak_mb']:.1f} MB, "
             f"{result['seconds']:.1f} s",
             flush=True,
         )
@@ -187,7 +190,8 @@ def main() -> None:
         print(
             f"{last['documents']} vs {first['documents']} documents: peak RSS "
             f"{last['peak_rss_mb'] / first['peak_rss_mb']:.2f}x, peak anonymous "
-            f"{last['peak_anon_mb'] / first['peak_anon_mb']:.2f}x "
+            f"{last['peak_anon_mb'] / first['peak_anon_mb']:.2f}x, Python heap peak "
+            f"{last['python_peak_mb'] / first['python_peak_mb']:.2f}x "
             f"({'materialized' if args.materialize else 'streamed'})"
         )
 

@@ -123,6 +123,11 @@ def test_truncate_mode_keeps_documents_whole(raw_encoder, tmp_path: Path) -> Non
         assert whole.text == text and whole.id == "d"
         p.ingest([whole])
         assert p.last_ingest_truncated == 1
+    config["chunking"] = {"mode": "split"}
+    with Pipeline.from_config(config, encoder=raw_encoder) as p:
+        passages = list(p.passages([Document(text=text, id="d")]))
+        p.ingest(passages)  # passages of exactly the window are not cut
+        assert len(passages) == 3 and p.last_ingest_truncated == 0
 
 
 def test_ingest_reads_a_reiterable_twice_and_checks_before_writing(encoder, tmp_path: Path) -> None:

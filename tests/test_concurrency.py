@@ -42,3 +42,31 @@ async def test_a_hundred_concurrent_queries_per_front_end(make_pipeline, backend
         *(llama.aquery(VectorStoreQuery(query_str=q, similarity_top_k=3)) for q in QUERIES)
     )
     assert [r.ids for r in results] == expected
+
+
+def test_the_encoder_lock_is_fair_and_tells_its_holder_who_waits() -> None:
+    """FairLock serves threads in arrival order and reports a waiting thread, so an
+    ingest shrinks its encoding slices while a search waits (pipeline._encode_documents)."""
+    import threading
+    import time
+
+    from polyvec.pipeline import FairLock
+
+    lock, order = FairLock(), []
+    with lock:
+        assert not lock.contended()
+        with lock:  # re-entrant for its holder
+            pass
+        threads = [threading.Thread(target=lambda n=n: _take(lock, order, n)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.05)  # arrive in order 0, 1, 2
+        assert lock.contended()
+    for thread in threads:
+        thread.join()
+    assert order == [0, 1, 2] and not lock.contended()
+
+
+def _take(lock, order: list[int], n: int) -> None:  # type: ignore[no-untyped-def]
+    with lock:
+        order.append(n)

@@ -225,8 +225,18 @@ class SentenceTransformerEncoder(Encoder):
         )
         result = Encoded()
         window = self.model.max_seq_length
-        if window:  # a text that fills the whole window was (almost surely) cut there
-            result.truncated = sum(int(o["attention_mask"].sum()) >= window for o in outputs)
+        if window:  # a text that fills the whole window was cut there if it holds more
+            full = [
+                t
+                for t, o in zip(texts, outputs, strict=True)
+                if o["attention_mask"].sum() >= window
+            ]
+            if full:
+                prompt = self.query_prompt if is_query else self.document_prompt
+                lengths = self.model.tokenizer([f"{prompt or ''}{t}" for t in full], verbose=False)[
+                    "input_ids"
+                ]
+                result.truncated = sum(len(ids) > window for ids in lengths)
         if pooled:
             stacked = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outputs])
             result.pooled = _normalise_rows(stacked)

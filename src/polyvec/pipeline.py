@@ -54,7 +54,9 @@ from polyvec.store.requests import (
 )
 
 _PROGRESS_MIN_DOCS = 500
-_ENCODE_SLICE = 4  # documents encoded per hold of the encoder's lock
+# documents encoded per hold of the encoder's lock: 4 alone (batching pays ~10% on a CPU),
+# 1 while a search waits for the encoder (benchmarks/concurrency.py measures the trade)
+_ENCODE_SLICE = 4
 _DELETE_PAGE = 1000  # ids or sources per delete request
 
 
@@ -85,6 +87,11 @@ class FairLock:
                 self._turns.wait()
             self._owner, self._depth = me, 1
         return self
+
+    def contended(self) -> bool:
+        """Whether another thread is waiting for the lock (called by its holder)."""
+        with self._turns:
+            return self._next_ticket - self._serving > 1
 
     def __exit__(self, *exc: object) -> None:
         with self._turns:
@@ -288,18 +295,19 @@ class Pipeline:
 
     def _encode_documents(self, texts: list[str], pooled: bool, tokens: bool) -> Encoded:
         """Encode documents a slice at a time, taking the encoder's lock per slice: a search
-        arriving during an ingest waits for one slice, not for the whole batch."""
+        arriving during an ingest waits for one slice, not for the whole batch, and while
+        searches are waiting a slice is one document."""
         parts = []
-        for start in range(0, len(texts), _ENCODE_SLICE):
+        start = 0
+        while start < len(texts):
             with self._encode_lock:
+                size = 1 if self._encode_lock.contended() else _ENCODE_SLICE
                 parts.append(
                     self.encoder.encode(
-                        texts[start : start + _ENCODE_SLICE],
-                        is_query=False,
-                        pooled=pooled,
-                        tokens=tokens,
+                        texts[start : start + size], is_query=False, pooled=pooled, tokens=tokens
                     )
                 )
+            start += size
         if not parts:
             return self.encoder.encode([], is_query=False, pooled=pooled, tokens=tokens)
         if len(parts) == 1:
@@ -369,7 +377,10 @@ class Pipeline:
         for position, item in enumerate(documents):
             doc = as_document(item, position)
             if doc.id is not None:
-                last[point_id(doc.id)] = position  # validates the id's type
+                try:
+                    last[point_id(doc.id)] = position  # validates the id's type
+                except InvalidInputError as err:
+                    raise InvalidInputError(f"document #{position}: {err}") from None
             self._payload(doc, position)
             total = position + 1
         return last, total
