@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +128,23 @@ def shared_dataset(name: str) -> Path:
     if not (folder / "corpus.jsonl").exists():
         pytest.skip(f"{folder} is missing: the evaluation collections live in ../shared/data")
     return folder
+
+
+@contextmanager
+def held_by_another_process(collection_folder: Path) -> Iterator[None]:
+    """An Edge store folder locked by a child process (as a second `polyvec` would hold it)
+    until the block ends."""
+    code = (
+        "import sys\nfrom filelock import FileLock\n"
+        f"lock = FileLock({str(collection_folder / '.lock')!r}, thread_local=False)\n"
+        "lock.acquire()\n"
+        "print('held', flush=True)\nsys.stdin.read()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        yield
+    finally:
+        child.communicate("")

@@ -30,7 +30,7 @@ from polyvec import (
     StoreUnavailableError,
 )
 from polyvec.config import load_config, load_yaml
-from tests.conftest import LOOPBACK, store_config
+from tests.conftest import LOOPBACK, held_by_another_process, store_config
 
 FIELDS = [{"type": "late_interaction"}, {"type": "dense"}]
 STORED = [
@@ -327,13 +327,19 @@ def test_a_missing_store_is_not_created_for_reading(encoder, tmp_path: Path) -> 
     assert not (tmp_path / "typo").exists()
 
 
-def test_a_store_held_by_another_pipeline(filled, encoder, tmp_path: Path) -> None:
-    if filled.store.describe()["backend"] != "qdrant-edge":
-        pytest.skip("only the embedded store is locked (a server serves many clients)")
-    with pytest.raises(StoreLockedError, match="open in another process"):
-        Pipeline.from_config(
-            {"fields": FIELDS, "store": store_config("edge", tmp_path)}, encoder=encoder
-        )
+def test_a_store_held_by_another_process(encoder, tmp_path: Path) -> None:
+    """One process at a time opens an embedded store; the error names the server mode as
+    the way to share a collection, and the store is intact afterwards."""
+    config = {"fields": FIELDS, "store": store_config("edge", tmp_path)}
+    with Pipeline.from_config(config, encoder=encoder) as p:
+        p.ingest(["kept"])
+    with (
+        held_by_another_process(tmp_path / "edge" / "test"),
+        pytest.raises(StoreLockedError, match=r"open in another process.*Qdrant server"),
+    ):
+        Pipeline.from_config(config, encoder=encoder)
+    with Pipeline.from_config(config, encoder=encoder) as p:
+        assert p.count() == 1
 
 
 def _make_read_only(folder: Path) -> None:

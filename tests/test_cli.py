@@ -134,8 +134,11 @@ def test_exit_codes_name_the_kind_of_failure(
 ) -> None:
     from polyvec import Pipeline
     from polyvec.config import load_yaml
+    from tests.conftest import held_by_another_process
 
-    with Pipeline(load_yaml(config), encoder=encoder):  # holds the embedded store
+    with Pipeline(load_yaml(config), encoder=encoder) as p:
+        p.ingest(["one document"])
+    with held_by_another_process(tmp_path / "store" / "cli"):
         code, err = main_exit(monkeypatch, capsys, "info", "-c", str(config))
         assert code == 4 and "open in another process" in err
     other = tmp_path / "other.yaml"

@@ -97,7 +97,7 @@ def test_yaml_loading(tmp_path: Path) -> None:
     cfg = load_yaml(path)
     assert isinstance(cfg, PipelineConfig)
     assert cfg.fields[0].name == "tok"
-    assert cfg.store.path == "./here"
+    assert cfg.store.path == str(tmp_path / "here")  # beside the file
 
 
 def test_yaml_errors_name_the_file_and_key(tmp_path: Path) -> None:
@@ -231,3 +231,17 @@ def test_a_misspelled_key_gets_the_nearest_valid_one(data: dict, expected: str) 
     with pytest.raises(ConfigError) as raised:
         load_config(data)
     assert expected in str(raised.value)
+
+
+def test_a_relative_store_path_in_yaml_is_read_from_the_files_folder(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from polyvec.config import load_yaml
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "polyvec.yaml").write_text("store: {type: edge, path: ./data, collection: c}\n")
+    (folder / "absolute.yaml").write_text(f"store: {{type: edge, path: {tmp_path / 'abs'}}}\n")
+    monkeypatch.chdir(tmp_path)  # run from elsewhere
+    assert load_yaml("project/polyvec.yaml").store.path == str(folder / "data")
+    assert load_yaml(folder / "absolute.yaml").store.path == str(tmp_path / "abs")

@@ -46,3 +46,33 @@ def test_examples_run_offline(script: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip()
+
+
+def test_the_readme_front_ends_share_one_store_in_one_process(tmp_path: Path) -> None:
+    """The README's LangChain retriever and LlamaIndex store open one YAML's embedded store
+    in one process: they share it (no StoreLockedError) and see the same documents."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(
+        r"LangChain and LlamaIndex use the same pipeline:\n\n```python\n(.*?)```", readme, re.S
+    )
+    assert block is not None
+    (tmp_path / "examples").mkdir()
+    config = (ROOT / "examples" / "pipeline.yaml").read_text()
+    (tmp_path / "examples" / "pipeline.yaml").write_text(config)
+    check = (
+        "\nretriever.pipeline.ingest([{'id': 'q', 'text': 'Qdrant stores vectors.'}])\n"
+        "from llama_index.core.vector_stores.types import VectorStoreQuery\n"
+        "found = store.query(VectorStoreQuery(query_str='vector database', similarity_top_k=1))\n"
+        "print(found.ids, retriever.invoke('vector database')[0].id)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", block.group(1) + check],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "q"
+    assert (tmp_path / "examples" / "polyvec_data" / "example").is_dir()  # beside the YAML

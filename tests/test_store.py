@@ -185,27 +185,31 @@ def test_mismatched_pipeline_is_refused_and_nothing_changes(
         assert again.search(QUERIES[1], k=1)[0].id == 7
 
 
-def test_second_writer_on_an_embedded_store_is_refused(
+def test_pipelines_in_one_process_share_an_embedded_store(
     make_pipeline, encoder, tmp_path: Path
 ) -> None:
-    p = make_pipeline("edge")
-    with pytest.raises(StoreLockedError, match="open in another"):
+    """A second pipeline (or front end) on the same Edge folder in one process shares the
+    open shard: each sees the other's writes, closing one leaves the other working, and a
+    pipeline built differently is still refused."""
+    fields = [{"type": "late_interaction"}, {"type": "dense"}]
+    first = make_pipeline("edge")
+    first.ingest([Document(text="Qdrant stores vectors.", id="a")])
+    second = Pipeline.from_config(
+        {"fields": fields, "store": store_config("edge", tmp_path)}, encoder=encoder
+    )
+    second.ingest([Document(text="Cats sleep all day.", id="b")])
+    assert first.count() == second.count() == 2
+    with pytest.raises(CollectionMismatchError):
         Pipeline.from_config(
-            {
-                "fields": [{"type": "late_interaction"}, {"type": "dense"}],
-                "store": store_config("edge", tmp_path),
-            },
-            encoder=encoder,
+            {"fields": fields[:1], "store": store_config("edge", tmp_path)}, encoder=encoder
         )
-    p.close()
+    first.close()
+    assert [h.id for h in second.search("vector database", 1)] == ["a"]
+    second.close()
     with Pipeline.from_config(
-        {
-            "fields": [{"type": "late_interaction"}, {"type": "dense"}],
-            "store": store_config("edge", tmp_path),
-        },
-        encoder=encoder,
+        {"fields": fields, "store": store_config("edge", tmp_path)}, encoder=encoder
     ) as reopened:
-        assert reopened.count() == 0
+        assert reopened.count() == 2
 
 
 def test_lock_holds_across_processes(make_pipeline, tmp_path: Path) -> None:

@@ -474,7 +474,8 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
 
 
 def load_yaml(path: str | Path) -> PipelineConfig:
-    """Read a YAML config file safely: no Python objects, no aliases, ``${ENV}`` values.
+    """Read a YAML config file safely: no Python objects, no aliases, ``${ENV}`` values;
+    a relative ``store.path`` is read from the file's folder.
 
     A YAML error names the line and column, never the line's text (it may hold a secret).
     """
@@ -492,6 +493,17 @@ def load_yaml(path: str | Path) -> PipelineConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
     try:
-        return load_config(_interpolate(data))
+        return load_config(_relative_to(path.parent, _interpolate(data)))
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err.__cause__
+
+
+def _relative_to(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """A relative ``store.path`` of a YAML file is the file's neighbour, wherever the
+    command runs from (a path from the command line stays relative to the current folder)."""
+    store = data.get("store")
+    if isinstance(store, dict) and isinstance(store.get("path"), str):
+        given = os.path.expanduser(store["path"])
+        if not os.path.isabs(given):
+            data = {**data, "store": {**store, "path": os.path.abspath(folder / given)}}
+    return data

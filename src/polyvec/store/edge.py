@@ -16,6 +16,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,29 @@ from polyvec.errors import InvalidInputError, PolyvecError, StoreError, StoreLoc
 from polyvec.fields import VectorField
 from polyvec.store import edge_conversions as convert
 from polyvec.store.base import Page, Scroll, Store
+from polyvec.store.manifest import check_compatible
 from polyvec.store.requests import collection_vectors
+
+
+@dataclass
+class _Handle:
+    """An open Edge shard with what guards it: its folder's lock, the thread guard (one
+    shard handle used from several threads), a read-only store's private copy, and how
+    many stores of this process use it."""
+
+    shard: qe.EdgeShard | None = None
+    lock: FileLock | None = None
+    copy: Path | None = None
+    guard: threading.RLock = field(default_factory=threading.RLock)
+    users: int = 0
+
+
+# One handle per store folder per process: Qdrant Edge (and polyvec's lock file) allow one
+# opener of a folder, so a LangChain store and a LlamaIndex store on the same YAML in one
+# process share the shard instead of locking each other out.
+_HANDLES: dict[str, _Handle] = {}
+_HANDLES_LOCK = threading.RLock()
+
 
 _INPUT_ERRORS = ("Wrong input", "dimension error", "Bad request", "Format error", "Not found")
 
@@ -41,10 +64,9 @@ class EdgeStore(Store):
         self.wal = wal
         self.where = str(self.root)
         self.fields = {}
-        self._shard: qe.EdgeShard | None = None
-        self._lock: FileLock | None = None
-        self._guard = threading.RLock()  # one shard handle, used from several threads
-        self._copy: Path | None = None  # a read-only store is searched from a private copy
+        # the shard, its lock and its guard: shared by every store of this process opened
+        # on the same folder (see _HANDLES)
+        self._handle = _Handle()
 
     def _translate(self, err: Exception, action: str) -> PolyvecError | None:
         # Edge raises plain Python exceptions (often a bare Exception) carrying Qdrant's
@@ -91,15 +113,17 @@ class EdgeStore(Store):
             lock.acquire()
         except Timeout:
             raise StoreLockedError(
-                f"the store {str(self.root)!r} is open in another process or pipeline; "
-                "close that one first (Pipeline.close() or leave its `with` block)"
+                f"the store {str(self.root)!r} is open in another process; an embedded store "
+                "has one process at a time (pipelines and front ends in one process share it). "
+                "Close that process first, or serve the collection from a Qdrant server "
+                "(store: {type: qdrant, url: ...}) to share it between processes"
             ) from None
         except OSError as err:
             raise StoreError(
                 f"the store {str(self.root)!r} is read-only ({err.strerror}): it can be "
                 "searched (polyvec query, info) but not written; make it writable to ingest"
             ) from None
-        self._lock = lock
+        self._handle.lock = lock
 
     def _writable(self) -> bool:
         return all(os.access(p, os.W_OK) for p in (self.root, self._shard_path) if p.exists())
@@ -107,14 +131,14 @@ class EdgeStore(Store):
     def _open_read_only(self) -> None:
         """Qdrant Edge writes to its segments' files even to load them, so a read-only store
         is searched from a private copy (removed on close); every write is refused."""
-        self._copy = Path(tempfile.mkdtemp(prefix="polyvec-read-only-"))
+        self._handle.copy = Path(tempfile.mkdtemp(prefix="polyvec-read-only-"))
         try:
-            shutil.copytree(self._shard_path, self._copy / "shard", symlinks=True)
-            for file in (self._copy / "shard").rglob("*"):  # the copy may be written
+            shutil.copytree(self._shard_path, self._handle.copy / "shard", symlinks=True)
+            for file in (self._handle.copy / "shard").rglob("*"):  # the copy may be written
                 file.chmod(file.stat().st_mode | stat.S_IWUSR)
         except OSError as err:
-            shutil.rmtree(self._copy, ignore_errors=True)
-            self._copy = None
+            shutil.rmtree(self._handle.copy, ignore_errors=True)
+            self._handle.copy = None
             raise StoreError(
                 f"the store {str(self.root)!r} is read-only and could not be copied to be "
                 f"searched ({err}); make it writable, or free space in {tempfile.gettempdir()}"
@@ -122,6 +146,25 @@ class EdgeStore(Store):
 
     def open(
         self, fields: Sequence[VectorField], manifest: dict[str, Any], *, create: bool = True
+    ) -> bool:
+        key = os.path.realpath(self.root)
+        with _HANDLES_LOCK:
+            shared = _HANDLES.get(key)
+            if shared is not None and shared.shard is not None:
+                # open in this process already (another pipeline or front end): share it
+                with self._boundary("open the collection"):
+                    check_compatible(self.stored_manifest() or {}, manifest, self.where)
+                shared.users += 1
+                self._handle = shared
+                self.fields = {f.name: f for f in fields}
+                return False
+            created = self._open_alone(fields, manifest, create)
+            self._handle.users = 1
+            _HANDLES[key] = self._handle
+            return created
+
+    def _open_alone(
+        self, fields: Sequence[VectorField], manifest: dict[str, Any], create: bool
     ) -> bool:
         if not create and not self._manifest_path.exists():
             return super().open(fields, manifest, create=False)  # refuses, creating nothing
@@ -140,30 +183,32 @@ class EdgeStore(Store):
             raise
 
     def _open_existing(self) -> None:
-        shard_path = self._copy / "shard" if self._copy is not None else self._shard_path
-        self._shard = qe.EdgeShard.load(str(shard_path))
+        shard_path = (
+            self._handle.copy / "shard" if self._handle.copy is not None else self._shard_path
+        )
+        self._handle.shard = qe.EdgeShard.load(str(shard_path))
 
     def _create(self, fields: Sequence[VectorField], manifest: dict[str, Any]) -> None:
         vectors = {name: convert.vector_params(p) for name, p in collection_vectors(fields).items()}
         config = qe.EdgeConfig(vectors=vectors, wal_enabled=self.wal)
-        self._shard = qe.EdgeShard.create(str(self._shard_path), config)
+        self._handle.shard = qe.EdgeShard.create(str(self._shard_path), config)
         tmp = self._manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         tmp.replace(self._manifest_path)  # atomic: never a half-written manifest
 
     @property
     def shard(self) -> qe.EdgeShard:
-        if self._shard is None:
+        if self._handle.shard is None:
             raise StoreError(f"the store {self.where} is closed; open a new Pipeline")
-        return self._shard
+        return self._handle.shard
 
     def _update(self, operation: qe.UpdateOperation) -> None:
-        if self._copy is not None:
+        if self._handle.copy is not None:
             raise StoreError(
                 f"the store {self.where} is read-only: it was opened for searching only, and "
                 "nothing was written; make its folder writable to change it"
             )
-        with self._guard:
+        with self._handle.guard:
             self.shard.update(operation)
 
     def _create_payload_index(self, path: str, schema: models.PayloadSchemaType) -> None:
@@ -181,12 +226,12 @@ class EdgeStore(Store):
         )
 
     def _retrieve(self, point_ids: list[str]) -> list[tuple[Any, dict[str, Any] | None]]:
-        with self._guard:
+        with self._handle.guard:
             records = self.shard.retrieve(convert.point_ids(point_ids), True, False)
         return [(r.id, r.payload) for r in records]
 
     def _count(self, flt: models.Filter | None) -> int:
-        with self._guard:
+        with self._handle.guard:
             return self.shard.count(qe.CountRequest(filter=convert.filter_(flt), exact=True))
 
     def _scroll(self, request: Scroll) -> Page:
@@ -197,7 +242,7 @@ class EdgeStore(Store):
             with_payload=request.with_payload,
             with_vector=request.with_vectors,
         )
-        with self._guard:
+        with self._handle.guard:
             page, next_offset = self.shard.scroll(scroll)
         return [(r.id, r.payload, r.vector) for r in page], next_offset
 
@@ -205,12 +250,12 @@ class EdgeStore(Store):
         self, requests: Sequence[models.QueryRequest]
     ) -> list[list[tuple[dict[str, Any] | None, float]]]:
         batch = qe.QueryBatchRequest([convert.query_request(r) for r in requests])
-        with self._guard:
+        with self._handle.guard:
             results = self.shard.query_batch(batch)
         return [[(p.payload, p.score) for p in points] for points in results]
 
     def optimize(self) -> None:
-        with self._boundary("optimize"), self._guard:
+        with self._boundary("optimize"), self._handle.guard:
             self.shard.optimize()
 
     def disk_bytes(self) -> int | None:
@@ -218,7 +263,7 @@ class EdgeStore(Store):
             return sum(p.stat().st_size for p in self._shard_path.rglob("*") if p.is_file())
 
     def describe(self) -> dict[str, Any]:
-        with self._guard:
+        with self._handle.guard:
             info = self.shard.info()
         return {
             "backend": "qdrant-edge",
@@ -228,9 +273,23 @@ class EdgeStore(Store):
         }
 
     def close(self) -> None:
+        with _HANDLES_LOCK:
+            handle = self._handle
+            if handle.users > 1:  # another store of this process still uses the shard
+                handle.users -= 1
+                self._handle = _Handle()
+                return
+            try:
+                self._close_handle()
+            finally:
+                key = os.path.realpath(self.root)
+                if _HANDLES.get(key) is handle:
+                    del _HANDLES[key]
+
+    def _close_handle(self) -> None:
         try:
-            with self._guard:
-                shard, self._shard = self._shard, None
+            with self._handle.guard:
+                shard, self._handle.shard = self._handle.shard, None
                 if shard is not None:
                     with self._boundary("close"):
                         try:
@@ -238,9 +297,9 @@ class EdgeStore(Store):
                         finally:
                             shard.close()
         finally:  # the lock is released even when flushing failed
-            if self._lock is not None:
-                self._lock.release()
-                self._lock = None
-            if self._copy is not None:
-                shutil.rmtree(self._copy, ignore_errors=True)
-                self._copy = None
+            if self._handle.lock is not None:
+                self._handle.lock.release()
+                self._handle.lock = None
+            if self._handle.copy is not None:
+                shutil.rmtree(self._handle.copy, ignore_errors=True)
+                self._handle.copy = None
