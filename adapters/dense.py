@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from polyvec.adapter import Adapter, FieldVectors
+from polyvec.adapter import Adapter, FieldVectors, Need
 from polyvec.fields import Datatype, Encoded, FieldConfig, VectorField
 from polyvec.quantization import QuantizationConfig, to_quantization
 from polyvec.vectors import encoder_size, l2_normalise, require_pooled
@@ -32,7 +32,7 @@ class DenseAdapter(Adapter[DenseConfig]):
     """One cosine-compared vector per text."""
 
     Config: ClassVar[type[FieldConfig]] = DenseConfig
-    needs: ClassVar[frozenset[str]] = frozenset({"pooled"})
+    needs: ClassVar[frozenset[Need]] = frozenset({"pooled"})
 
     def _size(self) -> int:
         wanted = [self.config.dim] if self.config.dim is not None else []

@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from polyvec.adapter import Adapter, FieldVectors
+from polyvec.adapter import Adapter, FieldVectors, Need
 from polyvec.adapters._muvera import FDEEncoder, FDEParams
 from polyvec.errors import ConfigError
 from polyvec.fields import Datatype, Encoded, FieldConfig, VectorField
@@ -65,7 +65,7 @@ class FDEAdapter(Adapter[FDEConfig]):
     """Stores one FDE per document; queries are encoded with the same random matrices."""
 
     Config: ClassVar[type[FieldConfig]] = FDEConfig
-    needs: ClassVar[frozenset[str]] = frozenset({"tokens"})
+    needs: ClassVar[frozenset[Need]] = frozenset({"tokens"})
 
     @cached_property
     def fde(self) -> FDEEncoder:

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from polyvec.adapter import Adapter, FieldVectors
+from polyvec.adapter import Adapter, FieldVectors, Need
 from polyvec.fields import Datatype, Encoded, FieldConfig, VectorField
 from polyvec.quantization import QuantizationConfig, to_quantization
 from polyvec.vectors import check_token_sets, encoder_size
@@ -84,7 +84,7 @@ class LateInteractionAdapter(Adapter[LateInteractionConfig]):
     """Stores token vectors as a multivector field; no HNSW (exact MaxSim scan)."""
 
     Config: ClassVar[type[FieldConfig]] = LateInteractionConfig
-    needs: ClassVar[frozenset[str]] = frozenset({"tokens"})
+    needs: ClassVar[frozenset[Need]] = frozenset({"tokens"})
 
     def vector_fields(self) -> list[VectorField]:
         return [

@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from polyvec.adapter import Adapter, FieldVectors
+from polyvec.adapter import Adapter, FieldVectors, Need
 from polyvec.fields import Datatype, Encoded, FieldConfig, VectorField
 from polyvec.quantization import QuantizationConfig, to_quantization
 from polyvec.vectors import encoder_size, l2_normalise, require_pooled
@@ -49,7 +49,7 @@ class MatryoshkaAdapter(Adapter[MatryoshkaConfig]):
     """Truncated, re-normalised copies of the pooled vector, one field per size."""
 
     Config: ClassVar[type[FieldConfig]] = MatryoshkaConfig
-    needs: ClassVar[frozenset[str]] = frozenset({"pooled"})
+    needs: ClassVar[frozenset[Need]] = frozenset({"pooled"})
 
     def vector_fields(self) -> list[VectorField]:
         encoder_size(self.encoder, "pooled", self.name, self.config.dims)

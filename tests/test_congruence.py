@@ -633,3 +633,62 @@ def test_long_documents_become_passages_alike(encoder, tmp_path: Path, monkeypat
             p.clear()
             assert p.count() == 0, name
     assert len(set(map(str, answers.values()))) == 1, answers
+
+
+BM25_DOCS = [
+    {"id": "a", "text": "The cats are running over the fields."},
+    {"id": "b", "text": "Qdrant stores dense and sparse vectors."},
+    {"id": "c", "text": "Running a marathon takes months of training."},
+    {"id": 4, "text": "A cat sleeps; cats sleep most of the day."},
+]
+
+
+def test_bm25_is_one_answer_everywhere(encoder, tmp_path: Path) -> None:
+    """Qdrant's BM25 (IDF by the engine) as a plan of its own, as candidates for MaxSim and
+    through search_vectors: the same ids and scores on every backend; the manifest holds
+    its settings, so a collection reopens and a changed setting is refused."""
+    from polyvec import CollectionMismatchError
+
+    fields = [{"type": "bm25", "name": "bm25"}, {"type": "late_interaction", "name": "tokens"}]
+    answers = {}
+    for name in NAMES:
+        store = store_config(name, tmp_path / name)
+        with Pipeline.from_config({"fields": fields, "store": store}, encoder=encoder) as p:
+            p.ingest(BM25_DOCS)
+            alone = [(h.id, round(h.score, 4)) for h in p.search("cat running", 4, plan="bm25")]
+            funnel = ids(p.search("cat running", 2, plan="bm25:3 -> tokens"))
+            vectors = p.encode_queries(["cat running"], p.plan("bm25"))
+            by_vector = ids(p.search_vectors(vectors, 4, plan="bm25")[0])
+            stemmed = ids(p.search("sleeping", 4, plan="bm25"))
+            answers[name] = (alone, funnel, by_vector, stemmed)
+            assert by_vector == [i for i, _ in alone] and stemmed == [4]
+            assert all(0 < h.relevance < 1 for h in p.search("cat", 2, plan="bm25"))
+        if name == "memory":
+            continue
+        with Pipeline.from_config({"fields": fields, "store": store}, encoder=encoder) as p:
+            assert p.count() == 4
+        changed = [{"type": "bm25", "name": "bm25", "k": 2.0}, fields[1]]
+        with pytest.raises(CollectionMismatchError, match="k"):
+            Pipeline.from_config({"fields": changed, "store": store}, encoder=encoder)
+    first = answers["edge"]
+    assert [i for i, _ in first[0]] == ["a", 4, "c"]  # "b" shares no term with the query
+    for name, answer in answers.items():
+        assert answer == first, f"{name} differs from edge: {answer} != {first}"
+
+
+def test_a_bm25_only_pipeline_never_runs_the_encoder(encoder, tmp_path: Path) -> None:
+    class NoModel(type(encoder)):  # type: ignore[misc]
+        def encode(self, texts, **kwargs):  # type: ignore[no-untyped-def]
+            if (
+                texts
+                and texts[0] != "polyvec encoder fingerprint probe: late interaction on Qdrant."
+            ):
+                raise AssertionError("the encoder ran for a bm25-only pipeline")
+            return super().encode(texts, **kwargs)
+
+    quiet = NoModel.__new__(NoModel)
+    quiet.__dict__.update(encoder.__dict__)
+    config = {"fields": [{"type": "bm25"}], "store": store_config("edge", tmp_path)}
+    with Pipeline.from_config(config, encoder=quiet) as p:
+        p.ingest(BM25_DOCS)
+        assert ids(p.search("marathon training", 1)) == ["c"]

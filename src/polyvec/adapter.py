@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from polyvec.fields import Encoded, EncoderInfo, FieldConfig, VectorField
 
 ConfigT = TypeVar("ConfigT", bound=FieldConfig)
+Need = Literal["pooled", "tokens", "texts"]
 
 # One entry per document (or query): a dense vector as a list, or a list of vectors.
 FieldVectors = dict[str, list[Any]]
@@ -16,12 +17,13 @@ FieldVectors = dict[str, list[Any]]
 class Adapter(ABC, Generic[ConfigT]):
     """Turns encoder output into the vectors of one or more named fields.
 
-    Subclasses set ``Config`` (their pydantic config model) and ``needs`` (which encoder
-    outputs they read: ``"pooled"`` and/or ``"tokens"``).
+    Subclasses set ``Config`` (their pydantic config model) and ``needs``: what they read
+    of a batch, ``"pooled"`` and ``"tokens"`` (the encoder's outputs; the encoder runs only
+    if an adapter needs one) and ``"texts"`` (the texts themselves, e.g. for BM25).
     """
 
     Config: ClassVar[type[FieldConfig]]
-    needs: ClassVar[frozenset[str]]
+    needs: ClassVar[frozenset[Need]]
 
     def __init__(self, config: ConfigT, encoder: EncoderInfo) -> None:
         self.config = config

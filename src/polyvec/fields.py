@@ -56,25 +56,38 @@ class VectorField:
         name: Qdrant vector name.
         size: dimensions of one vector.
         multivector: a set of vectors per point, compared with MaxSim.
+        sparse: a sparse vector (term ids and weights, e.g. BM25); ``size`` is 0.
+        modifier: ``idf`` has Qdrant weight a sparse field's terms by their inverse
+            document frequency, kept up to date by the engine as documents come and go.
         distance: Qdrant distance; ``dot`` on unit vectors for MaxSim fields.
         datatype: how Qdrant stores the original vectors.
         hnsw: build an HNSW graph (``False``: exact scan, ``m=0``).
         quantization: optional quantized copy kept by Qdrant beside the originals.
         score: how a raw score of this field maps to a relevance in [0, 1]:
             ``cosine`` (already in [-1, 1]), ``maxsim`` (a sum over query vectors: divided
-            by their number) or ``dot`` (an unbounded inner product: clipped).
+            by their number), ``dot`` (an unbounded inner product: clipped) or ``bm25``
+            (a non-negative sum of term weights ``s``: ``s / (1 + s)``).
     """
 
     name: str
     size: int
     multivector: bool = False
+    sparse: bool = False
+    modifier: Literal["none", "idf"] = "none"
     distance: Distance = "dot"
     datatype: Datatype = "float32"
     hnsw: bool = False
     hnsw_m: int = 16
     hnsw_ef_construct: int = 100
     quantization: Quantization | None = None
-    score: Literal["cosine", "maxsim", "dot"] = "cosine"
+    score: Literal["cosine", "maxsim", "dot", "bm25"] = "cosine"
+
+    @property
+    def kind(self) -> Literal["dense", "multivector", "sparse"]:
+        """How Qdrant stores the field: one vector, a set of vectors, or a sparse vector."""
+        if self.sparse:
+            return "sparse"
+        return "multivector" if self.multivector else "dense"
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
@@ -98,12 +111,15 @@ class Encoded:
 
     pooled: np.ndarray | None = None  # (n, dim) float32, L2-normalised
     tokens: list[np.ndarray] | None = None  # n arrays of (n_tokens_i, token_dim)
+    texts: list[str] | None = None  # the texts themselves, for adapters that read them
     truncated: int = 0  # texts cut at the model's window (their end was not encoded)
 
     def __len__(self) -> int:
         if self.pooled is not None:
             return len(self.pooled)
-        return len(self.tokens or [])
+        if self.tokens is not None:
+            return len(self.tokens)
+        return len(self.texts or [])
 
 
 @dataclass(frozen=True)

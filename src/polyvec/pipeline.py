@@ -279,7 +279,9 @@ class Pipeline:
         self, docs: Sequence[Document], payloads: Sequence[dict[str, Any]]
     ) -> list[models.PointStruct]:
         pooled, tokens = self._needs(self.adapters)
-        encoded = self._encode_documents([d.text for d in docs], pooled, tokens)
+        texts = [d.text for d in docs]
+        encoded = self._encode_documents(texts, pooled, tokens) if pooled or tokens else Encoded()
+        encoded.texts = texts
         self.last_ingest_truncated += encoded.truncated
         per_field: dict[str, list[Any]] = {}
         for adapter in self.adapters:
@@ -540,10 +542,13 @@ class Pipeline:
         """Query vectors of every field the plan reads, one dict per query."""
         adapters = list({id(self._owner[f]): self._owner[f] for f in stage.fields()}.values())
         pooled, tokens = self._needs(adapters)
-        with self._encode_lock:
-            encoded = self.encoder.encode(
-                list(queries), is_query=True, pooled=pooled, tokens=tokens
+        with self._encode_lock:  # only a field that reads the encoder's outputs runs it
+            encoded = (
+                self.encoder.encode(list(queries), is_query=True, pooled=pooled, tokens=tokens)
+                if pooled or tokens
+                else Encoded()
             )
+            encoded.texts = list(queries)
             per_field: dict[str, list[Any]] = {}
             for adapter in adapters:
                 per_field.update(adapter.encode_queries(encoded))
@@ -553,13 +558,18 @@ class Pipeline:
         ]
 
     def _relevance(self, stage: Stage, vectors: dict[str, Any], hits: list[Hit]) -> list[Hit]:
-        """Attach a relevance in [0, 1]: cosine as is, MaxSim divided by query length."""
+        """Attach a relevance in [0, 1]: cosine as is, MaxSim divided by query length, a
+        BM25 score ``s`` as ``s / (1 + s)``."""
+        score = self.vector_fields[stage.field].score
         scale = 1.0
-        if self.vector_fields[stage.field].score == "maxsim":
+        if score == "maxsim":
             scale = 1.0 / max(len(vectors[stage.field]), 1)
         for hit in hits:
             if hit.score is not None:
-                hit.relevance = min(1.0, max(0.0, hit.score * scale))
+                value = hit.score * scale
+                if score == "bm25":
+                    value = value / (1.0 + value) if value > 0 else 0.0
+                hit.relevance = min(1.0, max(0.0, value))
         return hits
 
     def search(
@@ -621,6 +631,9 @@ class Pipeline:
                     f"plan {stage.describe()} reads"
                 )
             field = self.vector_fields[name]
+            if field.sparse:
+                checked[name] = _sparse_query(given[name], name, position)
+                continue
             shape = "a set of vectors" if field.multivector else "one vector"
             try:
                 array = np.asarray(given[name], dtype=np.float32)
@@ -749,6 +762,19 @@ def _point_ids(ids: Sequence[str | int], where: str) -> list[str]:
             "would be read as several ids"
         )
     return [point_id(i) for i in ids]
+
+
+def _sparse_query(given: Any, name: str, position: int) -> models.SparseVector:
+    """A caller's sparse query vector: a ``SparseVector`` or ``{"indices", "values"}``."""
+    try:
+        if isinstance(given, models.SparseVector):
+            return given
+        return models.SparseVector.model_validate(dict(given))
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(
+            f"search_vectors: query #{position}: {name!r} is a sparse field and takes "
+            f"{{'indices': [...], 'values': [...]}} of equal length: {err}"
+        ) from None
 
 
 def _reiterable(documents: Iterable[Any]) -> Iterable[Any]:

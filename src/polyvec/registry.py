@@ -91,6 +91,7 @@ adapters = Registry(
     {
         "late_interaction": "polyvec.adapters.late_interaction:LateInteractionAdapter",
         "dense": "polyvec.adapters.dense:DenseAdapter",
+        "bm25": "polyvec.adapters.bm25:Bm25Adapter",
         "fde": "polyvec.adapters.fde:FDEAdapter",
         "matryoshka": "polyvec.adapters.matryoshka:MatryoshkaAdapter",
     },

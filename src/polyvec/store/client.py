@@ -39,7 +39,7 @@ from polyvec.errors import (
 )
 from polyvec.fields import VectorField
 from polyvec.store.base import Hit, Page, Scroll, Store
-from polyvec.store.requests import collection_vectors
+from polyvec.store.requests import collection_sparse, collection_vectors
 
 _MANIFEST_KEY = "polyvec"
 # qdrant-client's one-off notices that are not the caller's concern
@@ -154,6 +154,7 @@ class ClientStore(Store):
         self.client.create_collection(
             self.collection,
             vectors_config=collection_vectors(fields, on_disk=self.config.on_disk),
+            sparse_vectors_config=collection_sparse(fields, on_disk=self.config.on_disk) or None,
             metadata={_MANIFEST_KEY: manifest},
             **self.config.collection_options(),
         )

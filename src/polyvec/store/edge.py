@@ -29,7 +29,7 @@ from polyvec.fields import VectorField
 from polyvec.store import edge_conversions as convert
 from polyvec.store.base import Page, Scroll, Store
 from polyvec.store.manifest import check_compatible
-from polyvec.store.requests import collection_vectors
+from polyvec.store.requests import collection_sparse, collection_vectors
 
 
 @dataclass
@@ -190,7 +190,8 @@ class EdgeStore(Store):
 
     def _create(self, fields: Sequence[VectorField], manifest: dict[str, Any]) -> None:
         vectors = {name: convert.vector_params(p) for name, p in collection_vectors(fields).items()}
-        config = qe.EdgeConfig(vectors=vectors, wal_enabled=self.wal)
+        sparse = {name: convert.sparse_params(p) for name, p in collection_sparse(fields).items()}
+        config = qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse or None, wal_enabled=self.wal)
         self._handle.shard = qe.EdgeShard.create(str(self._shard_path), config)
         tmp = self._manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")

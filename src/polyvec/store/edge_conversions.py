@@ -104,6 +104,19 @@ def quantization(config: models.QuantizationConfig | None) -> Any:
     raise _unsupported(config)
 
 
+def sparse_params(params: models.SparseVectorParams) -> qe.EdgeSparseVectorParams:
+    return qe.EdgeSparseVectorParams(
+        modifier=qe.Modifier.Idf if params.modifier == models.Modifier.IDF else None
+    )
+
+
+def _vector(value: Any) -> Any:
+    """A point's or query's vector: sparse ones become Edge's type, the rest pass as lists."""
+    if isinstance(value, models.SparseVector):
+        return qe.SparseVector(indices=list(value.indices), values=list(value.values))
+    return value
+
+
 def vector_params(params: models.VectorParams) -> qe.EdgeVectorParams:
     hnsw = params.hnsw_config or models.HnswConfigDiff()
     return qe.EdgeVectorParams(
@@ -274,7 +287,7 @@ def search_params(params: models.SearchParams | None) -> qe.SearchParams | None:
 
 def _query(query: Any, using: str | None) -> Any:
     if isinstance(query, models.NearestQuery):
-        return qe.Query.Nearest(cast("list[float]", query.nearest), using=using)
+        return qe.Query.Nearest(cast("list[float]", _vector(query.nearest)), using=using)
     raise _unsupported(query)
 
 
@@ -304,7 +317,12 @@ def query_request(r: models.QueryRequest) -> qe.QueryRequest:
 
 
 def points(structs: Sequence[models.PointStruct]) -> list[qe.Point]:
-    return [qe.Point(p.id, cast("dict[str, Any]", p.vector), p.payload) for p in structs]
+    return [
+        qe.Point(
+            p.id, {n: _vector(v) for n, v in cast("dict[str, Any]", p.vector).items()}, p.payload
+        )
+        for p in structs
+    ]
 
 
 def point_ids(ids: Sequence[Any]) -> list[Any]:

@@ -105,7 +105,22 @@ def vector_params(field: VectorField, *, on_disk: bool | None = None) -> models.
 def collection_vectors(
     fields: Sequence[VectorField], *, on_disk: bool | None = None
 ) -> dict[str, models.VectorParams]:
-    return {f.name: vector_params(f, on_disk=on_disk) for f in fields}
+    """Parameters of the dense and multivector fields (sparse ones: :func:`collection_sparse`)."""
+    return {f.name: vector_params(f, on_disk=on_disk) for f in fields if not f.sparse}
+
+
+def collection_sparse(
+    fields: Sequence[VectorField], *, on_disk: bool | None = None
+) -> dict[str, models.SparseVectorParams]:
+    """Parameters of the sparse fields: the engine's IDF modifier where a field asks for it."""
+    return {
+        f.name: models.SparseVectorParams(
+            index=models.SparseIndexParams(on_disk=on_disk),
+            modifier=models.Modifier.IDF if f.modifier == "idf" else None,
+        )
+        for f in fields
+        if f.sparse
+    }
 
 
 def payload_index_schema(kind: str) -> models.PayloadSchemaType:
