@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -692,3 +693,97 @@ def test_a_bm25_only_pipeline_never_runs_the_encoder(encoder, tmp_path: Path) ->
     with Pipeline.from_config(config, encoder=quiet) as p:
         p.ingest(BM25_DOCS)
         assert ids(p.search("marathon training", 1)) == ["c"]
+
+
+FUSED_PLANS = [
+    "rrf(bm25:4, tokens:4)",
+    "rrf(k=2; bm25:4, dense:4 -> tokens:4)",
+    "dbsf(bm25:4, dense:4)",
+    "rrf(bm25:3, dense:3) -> tokens",
+    {
+        "fusion": "rrf",
+        "k": 5,
+        "weights": [0.3, 1.0],
+        "prefetch": [{"field": "bm25", "limit": 4}, {"field": "tokens", "limit": 4}],
+    },
+]
+
+
+@pytest.mark.parametrize("plan", FUSED_PLANS, ids=str)
+def test_fused_plans_are_one_answer_everywhere(encoder, tmp_path: Path, plan: Any) -> None:
+    """RRF and DBSF fusion (Qdrant's own) at the root or as candidates: the same ranking
+    and scores on every backend, relevance in [0, 1]."""
+    fields = [
+        {"type": "bm25", "name": "bm25"},
+        {"type": "late_interaction", "name": "tokens"},
+        {"type": "dense", "name": "dense"},
+    ]
+    from polyvec.config import plan_from_spec
+
+    stage = plan_from_spec(_spec(plan))  # the same plan, built as a Stage
+    answers = {}
+    for name in NAMES:
+        store = store_config(name, tmp_path / name)
+        config = {"fields": fields, "store": store, "plans": {"p": plan}}
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            p.ingest(BM25_DOCS)
+            hits = p.search("do cats like running", 3, plan="p")
+            assert all(0 <= h.relevance <= 1 for h in hits), name
+            assert ids(p.search("do cats like running", 3, plan=stage)) == ids(hits)
+            answers[name] = [(h.id, round(h.score, 4)) for h in hits]
+    first = answers["edge"]
+    assert len(first) == 3 and first[0][0] in ("a", 4)
+    for name, answer in answers.items():
+        assert answer == first, f"{name} differs from edge: {answer} != {first}"
+
+
+@pytest.mark.parametrize(
+    ("plan", "fragment"),
+    [
+        ("rrf(bm25:4)", "fuses two or more"),
+        ("tokens:4 -> rrf(bm25:4, dense:4)", "cannot rerank the stage before it"),
+        ("rrf(bm25, dense:4)", "needs a limit"),
+        (
+            {
+                "fusion": "dbsf",
+                "weights": [1, 2],
+                "prefetch": [{"field": "bm25", "limit": 4}, {"field": "dense", "limit": 4}],
+            },
+            "DBSF takes no weights",
+        ),
+        (
+            {
+                "fusion": "rrf",
+                "weights": [1],
+                "prefetch": [{"field": "bm25", "limit": 4}, {"field": "dense", "limit": 4}],
+            },
+            "one positive weight",
+        ),
+        ({"field": "dense", "fusion": "rrf"}, "either a 'field' or a 'fusion'"),
+        ("rrf(bm25:4, nothing:4)", "unknown field(s) ['nothing']"),
+    ],
+    ids=str,
+)
+def test_bad_fusion_plans_are_refused(encoder, tmp_path: Path, plan: Any, fragment: str) -> None:
+    from polyvec import ConfigError
+
+    fields = [{"type": "bm25", "name": "bm25"}, {"type": "dense", "name": "dense"}]
+    config = {"fields": fields, "store": store_config("edge", tmp_path), "plans": {"p": plan}}
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        Pipeline.from_config(config, encoder=encoder)
+
+
+def test_tune_takes_fused_candidates_and_refuses_a_fused_root(encoder, tmp_path: Path) -> None:
+    from polyvec import ConfigError
+    from polyvec.tune import tune
+
+    fields = [{"type": "bm25"}, {"type": "late_interaction", "name": "tokens"}, {"type": "dense"}]
+    config = {"fields": fields, "store": store_config("edge", tmp_path)}
+    with Pipeline.from_config(config, encoder=encoder) as p:
+        p.ingest(BM25_DOCS)
+        result = tune(
+            p, ["cats", "training"], plan="rrf(bm25:2, dense:2) -> tokens", k=2, limits=[2, 4]
+        )
+        assert result.field == "bm25" and [r.limit for r in result.rows] == [2, 4]
+        with pytest.raises(ConfigError, match="ends in a fusion"):
+            tune(p, ["cats"], plan="rrf(bm25:2, dense:2)", k=2)

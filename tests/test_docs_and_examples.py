@@ -76,3 +76,22 @@ def test_the_readme_front_ends_share_one_store_in_one_process(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == "q"
     assert (tmp_path / "examples" / "polyvec_data" / "example").is_dir()  # beside the YAML
+
+
+def test_the_documented_fusion_plans_are_valid(encoder, tmp_path: Path) -> None:
+    from polyvec import Pipeline
+
+    text = (ROOT / "docs" / "fde.md").read_text()
+    block = re.search(r"### Fusion stages.*?```yaml\n(.*?)```", text, re.S)
+    assert block is not None
+    plans = yaml.safe_load(block.group(1))["plans"]
+    fields = [
+        {"type": "bm25"},
+        {"type": "late_interaction", "name": "tokens"},
+        {"type": "dense"},
+        {"type": "fde"},
+    ]
+    config = {"fields": fields, "plans": plans, "store": {"type": "edge", "path": str(tmp_path)}}
+    with Pipeline.from_config(config, encoder=encoder) as pipeline:  # every plan validated
+        assert pipeline.plan("weighted").weights == (0.3, 1.0)
+        assert pipeline.plan("fused_candidates").prefetch[0].candidate_limit() == 400

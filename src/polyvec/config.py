@@ -29,7 +29,7 @@ from pydantic import (
 from polyvec import registry
 from polyvec.errors import ConfigError, PolyvecError
 from polyvec.fields import FieldConfig, StrictModel
-from polyvec.plans import Stage, chain, check_limits, parse_plan
+from polyvec.plans import RRF_K, Stage, chain, check_limits, parse_plan
 
 
 class EncoderConfig(StrictModel):
@@ -209,9 +209,14 @@ StoreConfig = Annotated[EdgeStoreConfig | QdrantStoreConfig, Field(discriminator
 
 
 class StageConfig(StrictModel):
-    """One stage of a plan written as a tree (``prefetch`` holds the earlier stages)."""
+    """One stage of a plan written as a tree (``prefetch`` holds the earlier stages): a
+    ``field`` searched, or a ``fusion`` (``rrf`` with ``k`` and ``weights``, ``dbsf``) of
+    the ``prefetch`` stages."""
 
-    field: str
+    field: str | None = None
+    fusion: Literal["rrf", "dbsf"] | None = None
+    k: int = Field(default=RRF_K, gt=0)
+    weights: list[float] | None = None
     limit: int | None = Field(default=None, gt=0)
     prefetch: list[StageConfig] = Field(default_factory=list)
     rescore: bool | None = None
@@ -219,13 +224,20 @@ class StageConfig(StrictModel):
     exact: bool = False
 
     def to_stage(self) -> Stage:
+        # checked here, not by a model validator: pydantic would name the validator in the
+        # key path of every other error, and the "did you mean" lookup would lose its way
+        if (self.field is None) == (self.fusion is None):
+            raise ConfigError("a plan stage has either a 'field' or a 'fusion' (rrf, dbsf)")
         return Stage(
-            field=self.field,
+            field=self.field or str(self.fusion),
             limit=self.limit,
             prefetch=tuple(c.to_stage() for c in self.prefetch),
             rescore=self.rescore,
             oversampling=self.oversampling,
             exact=self.exact,
+            fusion=self.fusion,
+            rrf_k=self.k,
+            weights=tuple(self.weights) if self.weights is not None else None,
         )
 
 

@@ -559,10 +559,16 @@ class Pipeline:
 
     def _relevance(self, stage: Stage, vectors: dict[str, Any], hits: list[Hit]) -> list[Hit]:
         """Attach a relevance in [0, 1]: cosine as is, MaxSim divided by query length, a
-        BM25 score ``s`` as ``s / (1 + s)``."""
-        score = self.vector_fields[stage.field].score
+        BM25 score ``s`` as ``s / (1 + s)``, a fused score divided by its maximum (RRF:
+        first of every child, ``sum(weights) / (k + 1)``; DBSF: 1 per child)."""
+        score = "fused" if stage.fusion else self.vector_fields[stage.field].score
         scale = 1.0
-        if score == "maxsim":
+        if stage.fusion == "rrf":
+            weights = stage.weights or (1.0,) * len(stage.prefetch)
+            scale = (stage.rrf_k + 1) / sum(weights)
+        elif stage.fusion == "dbsf":
+            scale = 1.0 / len(stage.prefetch)
+        elif score == "maxsim":
             scale = 1.0 / max(len(vectors[stage.field]), 1)
         for hit in hits:
             if hit.score is not None:

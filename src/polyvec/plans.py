@@ -2,8 +2,11 @@
 
 A stage searches one field. Its ``prefetch`` children run first and only their
 candidates are rescored by the stage, so ``fde:200 -> tokens`` means "FDE finds 200
-candidates, exact MaxSim on token vectors orders them". Plans are data: written in
-YAML, built in Python, or given on the command line as a string.
+candidates, exact MaxSim on token vectors orders them". A fusion stage (``rrf``, ``dbsf``)
+searches no field: it fuses the rankings of its children with Qdrant's Reciprocal Rank
+Fusion or Distribution-Based Score Fusion, so ``rrf(bm25:100, dense:100) -> tokens`` means
+"BM25 and dense each find 100, their fused candidates are ordered by exact MaxSim". Plans
+are data: written in YAML, built in Python, or given on the command line as a string.
 """
 
 from __future__ import annotations
@@ -11,9 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from polyvec.errors import ConfigError
 from polyvec.fields import VectorField
+
+RRF_K = 60  # Qdrant's default k of Reciprocal Rank Fusion
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,10 @@ class Stage:
         oversampling: for quantized fields, fetch ``limit * oversampling`` before rescoring;
             ``None``: the field's setting.
         exact: bypass any HNSW index and scan.
+        fusion: ``rrf`` or ``dbsf``: this stage fuses its (two or more) children and
+            searches no field (``field`` then holds the fusion's name).
+        rrf_k: RRF's ``k`` (a document at rank ``r`` of a child scores ``w / (k + r)``).
+        weights: RRF's weight of each child, in order (default: 1 each).
     """
 
     field: str
@@ -47,6 +57,9 @@ class Stage:
     rescore: bool | None = None
     oversampling: float | None = None
     exact: bool = False
+    fusion: Literal["rrf", "dbsf"] | None = None
+    rrf_k: int = RRF_K
+    weights: tuple[float, ...] | None = None
 
     def search_settings(self, field: VectorField | None) -> SearchSettings | None:
         """What this stage asks of the engine for ``field``; ``None``: the engine's defaults.
@@ -65,9 +78,17 @@ class Stage:
         )
         return SearchSettings(self.exact, True, rescore, oversampling)
 
+    def candidate_limit(self) -> int | None:
+        """The stage's limit; a fusion passing candidates on without one passes all its
+        children's (the sum of their limits)."""
+        if self.limit is None and self.fusion:
+            limits = [c.candidate_limit() for c in self.prefetch]
+            return sum(limits) if all(limits) else None  # type: ignore[arg-type]
+        return self.limit
+
     def fields(self) -> set[str]:
         """Every field the plan reads."""
-        names = {self.field}
+        names = set() if self.fusion else {self.field}
         for child in self.prefetch:
             names |= child.fields()
         return names
@@ -76,13 +97,18 @@ class Stage:
         """A copy with per-field limits replaced (e.g. ``{"fde": 300}`` from the CLI)."""
         return replace(
             self,
-            limit=limits.get(self.field, self.limit),
+            limit=self.limit if self.fusion else limits.get(self.field, self.limit),
             prefetch=tuple(child.with_limits(limits) for child in self.prefetch),
         )
 
     def describe(self) -> str:
         """A one-line human-readable form, e.g. ``fde(200) -> tokens(k)``."""
         own = f"{self.field}({self.limit if self.limit is not None else 'k'})"
+        if self.fusion:
+            inner = ", ".join(child.describe() for child in self.prefetch)
+            options = f"k={self.rrf_k}; " if self.fusion == "rrf" and self.rrf_k != RRF_K else ""
+            limit = f":{self.limit}" if self.limit is not None else ""
+            return f"{self.fusion}({options}{inner}){limit}"
         if not self.prefetch:
             return own
         inner = " + ".join(child.describe() for child in self.prefetch)
@@ -97,27 +123,117 @@ def chain(*stages: Stage) -> Stage:
         raise ConfigError("plan: a plan needs at least one stage")
     root = stages[0]
     for outer in stages[1:]:
+        if outer.fusion:
+            raise ConfigError(
+                f"plan: {outer.describe()} fuses its own children; it cannot rerank the "
+                "stage before it. Write it first, e.g. 'rrf(bm25:100, dense:100) -> tokens'"
+            )
         root = replace(outer, prefetch=(root,))
     return root
 
 
-_STAGE = re.compile(r"^\s*([A-Za-z_][\w\-]*)\s*(?:[:(]\s*(\d+)\s*\)?)?\s*$")
+FUSIONS = ("rrf", "dbsf")
+_TOKEN = re.compile(r"\s*(->|>|\(|\)|,|;|:|=|[A-Za-z_][\w\-]*|\d+(?:\.\d+)?)")
+
+
+class _Parser:
+    """``plan := chain``; ``chain := item ('->' item)*``; ``item := name [':' N | '(' N ')']
+    | fusion ['(' ['k=' N ';'] chain (',' chain)* ')'] [':' N]``."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens: list[str] = []
+        position = 0
+        while position < len(text):
+            match = _TOKEN.match(text, position)
+            if match is None or match.end() == position:
+                if text[position:].strip() == "":
+                    break
+                self.fail(f"cannot read {text[position:].strip()!r}")
+            assert match is not None
+            self.tokens.append(match.group(1))
+            position = match.end()
+        self.at = 0
+
+    def fail(self, problem: str) -> None:
+        raise ConfigError(
+            f"plan {self.text!r}: {problem}; write stages as 'field' or 'field:limit' joined by "
+            "'->', and fusions as 'rrf(a:100, b:100)' or 'dbsf(...)', e.g. 'fde:200 -> tokens' "
+            "or 'rrf(bm25:100, dense:100) -> tokens'"
+        )
+
+    def peek(self) -> str | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> str:
+        token = self.peek()
+        if token is None or (expected is not None and token != expected):
+            self.fail(
+                f"expected {expected or 'more'} at the end"
+                if token is None
+                else f"expected {expected!r}, found {token!r}"
+            )
+        self.at += 1
+        return token  # type: ignore[return-value]
+
+    def number(self) -> int:
+        token = self.take()
+        if not token.isdigit():
+            self.fail(f"expected a whole number, found {token!r}")
+        return int(token)
+
+    def chain(self) -> Stage:
+        stages = [self.item()]
+        while self.peek() in ("->", ">"):
+            self.take()
+            stages.append(self.item())
+        return chain(*stages)
+
+    def item(self) -> Stage:
+        name = self.take()
+        if not re.match(r"[A-Za-z_]", name):
+            self.fail(f"expected a field name, found {name!r}")
+        if name in FUSIONS:
+            return self.fusion(name)
+        limit = None
+        if self.peek() == ":":
+            self.take()
+            limit = self.number()
+        elif self.peek() == "(":
+            self.take()
+            limit = self.number()
+            self.take(")")
+        return Stage(field=name, limit=limit)
+
+    def fusion(self, name: str) -> Stage:
+        self.take("(")
+        rrf_k = RRF_K
+        if self.peek() == "k" and self.tokens[self.at + 1 : self.at + 2] == ["="]:
+            self.at += 2
+            rrf_k = self.number()
+            self.take(";")
+        children = [self.chain()]
+        while self.peek() == ",":
+            self.take()
+            children.append(self.chain())
+        self.take(")")
+        limit = None
+        if self.peek() == ":":
+            self.take()
+            limit = self.number()
+        return Stage(field=name, limit=limit, prefetch=tuple(children), fusion=name, rrf_k=rrf_k)  # type: ignore[arg-type]
 
 
 def parse_plan(text: str) -> Stage:
-    """Parse the string form ``"fde:200 -> tokens"`` (``name(200)`` is accepted too)."""
-    parts = [p for p in re.split(r"->|>", text)]
-    stages = []
-    for part in parts:
-        match = _STAGE.match(part)
-        if not match:
-            raise ConfigError(
-                f"plan {text!r}: cannot read stage {part.strip()!r}; write stages as "
-                "'field' or 'field:limit' joined by '->', e.g. 'fde:200 -> tokens'"
-            )
-        name, limit = match.groups()
-        stages.append(Stage(field=name, limit=int(limit) if limit is not None else None))
-    return chain(*stages)  # limits and fields are checked by validate_plan, for every form
+    """Parse the string form: ``"fde:200 -> tokens"`` (``name(200)`` is accepted too),
+    ``"rrf(bm25:100, dense:100 -> tokens:100)"``, ``"rrf(k=2; bm25:200, fde:200) -> tokens"``."""
+    parser = _Parser(text)
+    if not parser.tokens:
+        parser.fail("it is empty")
+    stage = parser.chain()
+    if parser.peek() is not None:
+        parser.fail(f"unexpected {parser.peek()!r}")
+    return stage  # limits and fields are checked by validate_plan, for every form
 
 
 @dataclass(frozen=True)
@@ -143,14 +259,44 @@ def _check_limit(stage: Stage, root: bool, text: str) -> None:
         raise ConfigError(
             f"plan {text}: the limit of stage {stage.field!r} must be a positive int, got {limit!r}"
         )
-    if not root and limit is None:
+    if not root and limit is None and not stage.fusion:
         raise ConfigError(
             f"plan {text}: the candidate stage {stage.field!r} needs a limit, "
             f"e.g. '{stage.field}:200'"
         )
 
 
+def _check_fusion(stage: Stage, root: bool, text: str) -> None:
+    _check_limit(stage, root, text)
+    if len(stage.prefetch) < 2:
+        raise ConfigError(
+            f"plan {text}: {stage.fusion} fuses two or more stages, e.g. "
+            f"'{stage.fusion}(bm25:100, dense:100)'"
+        )
+    if stage.rescore is not None or stage.oversampling is not None or stage.exact:
+        raise ConfigError(
+            f"plan {text}: a {stage.fusion} stage searches no field: no rescore, oversampling or exact"
+        )
+    if isinstance(stage.rrf_k, bool) or not isinstance(stage.rrf_k, int) or stage.rrf_k < 1:
+        raise ConfigError(f"plan {text}: rrf k must be a positive int, got {stage.rrf_k!r}")
+    if stage.weights is not None:
+        if stage.fusion != "rrf":
+            raise ConfigError(
+                f"plan {text}: Qdrant's DBSF takes no weights (RRF does): remove them or use rrf"
+            )
+        if len(stage.weights) != len(stage.prefetch) or any(w <= 0 for w in stage.weights):
+            raise ConfigError(
+                f"plan {text}: rrf needs one positive weight per fused stage "
+                f"({len(stage.prefetch)}), got {list(stage.weights)}"
+            )
+
+
 def _check_stage(stage: Stage, fields: Mapping[str, VectorField], root: bool, text: str) -> None:
+    if stage.fusion:
+        _check_fusion(stage, root, text)
+        for child in stage.prefetch:
+            _check_stage(child, fields, False, text)
+        return
     if stage.field not in fields:
         raise ConfigError(
             f"plan {text}: unknown field {stage.field!r}; fields are {sorted(fields)}"

@@ -97,8 +97,14 @@ def tune(
             f"plan {stage.describe()} has a single stage: nothing to tune; "
             "give a plan with a candidate stage, e.g. 'fde:100 -> tokens'"
         )
+    if stage.fusion:
+        raise ConfigError(
+            f"plan {stage.describe()} ends in a fusion: there is no exact search of one field "
+            "to measure it against; tune a plan that ends in a field, e.g. "
+            "'rrf(bm25:100, fde:100) -> tokens' (or measure it with polyvec eval)"
+        )
     candidates = {s.field for s in stage.prefetch}
-    field = field or stage.prefetch[0].field
+    field = field or _first_field(stage.prefetch[0])
     if field not in stage.fields() - {stage.field} and field not in candidates:
         raise ConfigError(f"field {field!r} is not a candidate stage of {stage.describe()}")
     if not queries:
@@ -114,3 +120,8 @@ def tune(
         )
         rows.append(TuneRow(limit, recall, ms))
     return TuneResult(stage, field, k, target, len(queries), exact_ms, tuple(rows))
+
+
+def _first_field(stage: Stage) -> str:
+    """The first field a candidate stage searches (inside a fusion: its first child's)."""
+    return _first_field(stage.prefetch[0]) if stage.fusion else stage.field

@@ -17,6 +17,7 @@ import qdrant_edge as qe
 from qdrant_client import models
 
 from polyvec.errors import InvalidInputError
+from polyvec.plans import RRF_K
 from polyvec.store.requests import FULL_SCAN_THRESHOLD_KB
 
 DISTANCE = {
@@ -288,6 +289,10 @@ def search_params(params: models.SearchParams | None) -> qe.SearchParams | None:
 def _query(query: Any, using: str | None) -> Any:
     if isinstance(query, models.NearestQuery):
         return qe.Query.Nearest(cast("list[float]", _vector(query.nearest)), using=using)
+    if isinstance(query, models.RrfQuery):
+        return qe.Fusion.Rrf(k=query.rrf.k or RRF_K, weights=query.rrf.weights)
+    if isinstance(query, models.FusionQuery) and query.fusion == models.Fusion.DBSF:
+        return qe.Fusion.Dbsf()
     raise _unsupported(query)
 
 

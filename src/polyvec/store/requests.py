@@ -168,15 +168,32 @@ class QueryBuilder:
     with_params: bool = True
 
     def _params(self, stage: Stage) -> models.SearchParams | None:
-        return search_params(stage, self.fields[stage.field]) if self.with_params else None
+        if stage.fusion or not self.with_params:
+            return None
+        return search_params(stage, self.fields[stage.field])
+
+    @staticmethod
+    def _query(stage: Stage, vectors: Mapping[str, Any]) -> Any:
+        """The stage's query: nearest to the query's vector of its field, or a fusion of
+        its children (RRF always with its ``k``, so every engine uses the same one)."""
+        if stage.fusion == "dbsf":
+            return models.FusionQuery(fusion=models.Fusion.DBSF)
+        if stage.fusion == "rrf":
+            weights = list(stage.weights) if stage.weights is not None else None
+            return models.RrfQuery(rrf=models.Rrf(k=stage.rrf_k, weights=weights))
+        return models.NearestQuery(nearest=vectors[stage.field])
+
+    @staticmethod
+    def _using(stage: Stage) -> str | None:
+        return None if stage.fusion else stage.field
 
     def prefetch(
         self, stage: Stage, vectors: Mapping[str, Any], flt: models.Filter | None
     ) -> models.Prefetch:
         return models.Prefetch(
-            query=models.NearestQuery(nearest=vectors[stage.field]),
-            using=stage.field,
-            limit=stage.limit,
+            query=self._query(stage, vectors),
+            using=self._using(stage),
+            limit=stage.candidate_limit(),
             prefetch=[self.prefetch(c, vectors, flt) for c in stage.prefetch] or None,
             params=self._params(stage),
             filter=flt,
@@ -200,8 +217,8 @@ class QueryBuilder:
         if flt is not None and plan.prefetch:
             flt = models.Filter(must=[flt])
         return models.QueryRequest(
-            query=models.NearestQuery(nearest=vectors[plan.field]),
-            using=plan.field,
+            query=self._query(plan, vectors),
+            using=self._using(plan),
             prefetch=[self.prefetch(c, vectors, flt) for c in plan.prefetch] or None,
             params=self._params(plan),
             filter=flt,
