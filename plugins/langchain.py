@@ -428,6 +428,64 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         hits = await self._ahits(query, k, kwargs, "asimilarity_search_with_score")
         return [(to_langchain(h), raw_score(h)) for h in hits]
 
+    def _mmr_args(self, kwargs: dict[str, Any], where: str) -> dict[str, Any]:
+        _unexpected(
+            {k: v for k, v in kwargs.items() if k not in {"filter", "field"}},
+            where,
+            "filter, field",
+        )
+        return kwargs
+
+    def max_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[LCDocument]:
+        """Qdrant's MMR over the ``fetch_k`` nearest on a dense field (``field=``, default
+        the first; ``filter=`` accepted)."""
+        args = self._mmr_args(kwargs, "max_marginal_relevance_search")
+        hits = self._pipeline.search_mmr(query, k, fetch_k=fetch_k, lambda_mult=lambda_mult, **args)
+        return [to_langchain(h) for h in hits]
+
+    async def amax_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[LCDocument]:
+        args = self._mmr_args(kwargs, "amax_marginal_relevance_search")
+        hits = await self._pipeline.asearch_mmr(
+            query, k, fetch_k=fetch_k, lambda_mult=lambda_mult, **args
+        )
+        return [to_langchain(h) for h in hits]
+
+    def max_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        **kwargs: Any,
+    ) -> list[LCDocument]:
+        """MMR from a query vector of the dense field (``field=``, default the first)."""
+        args = self._mmr_args(kwargs, "max_marginal_relevance_search_by_vector")
+        hits = self._pipeline.search_mmr(
+            "", k, fetch_k=fetch_k, lambda_mult=lambda_mult, vector=embedding, **args
+        )
+        return [to_langchain(h) for h in hits]
+
+    async def amax_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        **kwargs: Any,
+    ) -> list[LCDocument]:
+        return await asyncio.to_thread(
+            self.max_marginal_relevance_search_by_vector,
+            embedding,
+            k,
+            fetch_k,
+            lambda_mult,
+            **kwargs,
+        )
+
     # The relevance of a MaxSim score depends on the query's length, which a score alone
     # does not carry: use the pipeline's own relevance (in [0, 1]) instead of a score fn.
     def _similarity_search_with_relevance_scores(
@@ -450,11 +508,14 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         cannot be mapped without the query's length and is refused.
         """
         stage = self._pipeline.plan(self.plan, self.limits)
-        if self._pipeline.vector_fields[stage.field].score == "maxsim":
+        if stage.fusion or self._pipeline.vector_fields[stage.field].score == "maxsim":
             raise InvalidInputError(
-                f"the plan {stage.describe()} ends on a MaxSim field, whose relevance depends "
-                "on the query's length; use similarity_search_with_relevance_scores"
+                f"the plan {stage.describe()} ends on a MaxSim field or a fusion, whose "
+                "relevance depends on the query or the plan, not on a score alone; use "
+                "similarity_search_with_relevance_scores"
             )
+        if self._pipeline.vector_fields[stage.field].score == "bm25":
+            return lambda score: score / (1.0 + score) if score > 0 else 0.0
         return lambda score: min(1.0, max(0.0, score))
 
     # --- construction --------------------------------------------------------------------

@@ -77,7 +77,7 @@ _RANGE = {
     FilterOperator.LT: "lt",
     FilterOperator.LTE: "lte",
 }
-_QUERY_OPTIONS = {"plan", "limits"}
+_QUERY_OPTIONS = {"plan", "limits", "mmr_prefetch_k", "mmr_prefetch_factor"}
 
 
 # --- MetadataFilters -> Qdrant JSON filter -----------------------------------------------
@@ -382,10 +382,11 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
                 f"PolyvecVectorStore.query: unknown option(s) {sorted(unknown)}; "
                 f"it takes {sorted(_QUERY_OPTIONS)}"
             )
-        if query.mode != VectorStoreQueryMode.DEFAULT:
+        if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
             raise InvalidInputError(
-                f"PolyvecVectorStore supports the default query mode only, got {query.mode.value!r}; "
-                "choose the retrieval method with a polyvec plan (vector_store_kwargs={'plan': ...})"
+                f"PolyvecVectorStore supports the default and mmr query modes, got "
+                f"{query.mode.value!r}; choose the retrieval method with a polyvec plan "
+                "(vector_store_kwargs={'plan': ...})"
             )
         if not query.query_str:
             raise InvalidInputError(
@@ -418,19 +419,47 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
             nodes=nodes, similarities=[relevance(h) for h in hits], ids=[n.node_id for n in nodes]
         )
 
+    def _mmr_args(
+        self, query: VectorStoreQuery, args: dict[str, Any], kwargs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``mmr`` mode: Qdrant's MMR on the dense field; ``mmr_threshold`` is the weight of
+        relevance (LlamaIndex's, default 0.5), over ``mmr_prefetch_k`` candidates (default
+        ``mmr_prefetch_factor`` (4) times ``similarity_top_k``)."""
+        k = args["k"]
+        fetch_k = kwargs.get("mmr_prefetch_k") or k * kwargs.get("mmr_prefetch_factor", 4)
+        lambda_mult = query.mmr_threshold if query.mmr_threshold is not None else 0.5
+        return {
+            "k": k,
+            "fetch_k": fetch_k,
+            "lambda_mult": lambda_mult,
+            "filter": args.get("filter"),
+            "ids": args.get("ids"),
+        }
+
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """The ``similarity_top_k`` best nodes for ``query.query_str``.
+        """The ``similarity_top_k`` best nodes for ``query.query_str`` (``mmr`` mode: the
+        most relevant and diverse, by Qdrant's MMR on the dense field).
 
         Honours ``filters``, ``doc_ids`` (source documents) and ``node_ids`` (empty lists
         restrict nothing, as in LlamaIndex). Options: ``plan`` replaces the store's plan and
-        ``limits`` are merged over the store's for this query.
+        ``limits`` are merged over the store's for this query; in ``mmr`` mode
+        ``mmr_prefetch_k`` or ``mmr_prefetch_factor``.
         """
         args = self._search_args(query, kwargs)
-        return self._result(self._pipeline.search(args.pop("query"), **args))
+        text = args.pop("query")
+        if query.mode == VectorStoreQueryMode.MMR:
+            return self._result(
+                self._pipeline.search_mmr(text, **self._mmr_args(query, args, kwargs))
+            )
+        return self._result(self._pipeline.search(text, **args))
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         args = self._search_args(query, kwargs)
-        return self._result(await self._pipeline.asearch(args.pop("query"), **args))
+        text = args.pop("query")
+        if query.mode == VectorStoreQueryMode.MMR:
+            mmr = self._mmr_args(query, args, kwargs)
+            return self._result(await self._pipeline.asearch_mmr(text, **mmr))
+        return self._result(await self._pipeline.asearch(text, **args))
 
     # --- writes ---------------------------------------------------------------------------
 

@@ -787,3 +787,63 @@ def test_tune_takes_fused_candidates_and_refuses_a_fused_root(encoder, tmp_path:
         assert result.field == "bm25" and [r.limit for r in result.rows] == [2, 4]
         with pytest.raises(ConfigError, match="ends in a fusion"):
             tune(p, ["cats"], plan="rrf(bm25:2, dense:2)", k=2)
+
+
+MMR_DOCS = [
+    {"id": "cat1", "text": "Cats sleep most of the day."},
+    {"id": "cat2", "text": "Cats sleep for most of the day, often sixteen hours."},
+    {"id": "cat3", "text": "A cat sleeps much of each day."},
+    {"id": "dog", "text": "Dogs need long walks and sleep at night."},
+    {"id": "qd", "text": "Qdrant stores vectors for search."},
+]
+
+
+def test_mmr_is_one_answer_everywhere(encoder, tmp_path: Path) -> None:
+    """Qdrant's MMR on the dense field: the same picks on every backend, through the
+    pipeline and LangChain (search, by vector, the retriever's search_type="mmr")."""
+    from polyvec.plugins.langchain import PolyvecVectorStore
+
+    answers = {}
+    for name in NAMES:
+        config = {"fields": FIELDS, "store": store_config(name, tmp_path / name)}
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            p.ingest(MMR_DOCS)
+            nearest = ids(p.search("how long do cats sleep", 3, plan="dense"))
+            assert ids(p.search_mmr("how long do cats sleep", 3, lambda_mult=1.0)) == nearest
+            diverse = ids(p.search_mmr("how long do cats sleep", 3, fetch_k=5, lambda_mult=0.2))
+            store = PolyvecVectorStore.from_pipeline(p)
+            docs = store.max_marginal_relevance_search(
+                "how long do cats sleep", k=3, fetch_k=5, lambda_mult=0.2
+            )
+            vector = p.encode_queries(["how long do cats sleep"], p.plan("dense"))[0]["dense"]
+            by_vector = store.max_marginal_relevance_search_by_vector(
+                vector, k=3, fetch_k=5, lambda_mult=0.2
+            )
+            retriever = store.as_retriever(
+                search_type="mmr", search_kwargs={"k": 3, "fetch_k": 5, "lambda_mult": 0.2}
+            )
+            via_retriever = [d.id for d in retriever.invoke("how long do cats sleep")]
+            assert [d.id for d in docs] == [d.id for d in by_vector] == via_retriever == diverse
+            filtered = ids(p.search_mmr("cats", 2, ids=["dog", "qd"]))
+            assert sorted(filtered) == ["dog", "qd"]
+            answers[name] = (nearest, diverse, filtered)
+    first = answers["edge"]
+    assert first[1] != first[0] and first[1][0] == first[0][0]  # MMR keeps the best, then varies
+    assert len({i for i in first[1] if str(i).startswith("cat")}) < 3
+    for name, answer in answers.items():
+        assert answer == first, f"{name} differs from edge: {answer} != {first}"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"k": 0}, "k must be a positive int"),
+        ({"k": 5, "fetch_k": 2}, "fetch_k must be an int of at least k"),
+        ({"lambda_mult": 1.5}, "lambda_mult must lie in [0, 1]"),
+        ({"field": "tokens"}, "needs a dense field"),
+    ],
+    ids=str,
+)
+def test_bad_mmr_arguments_are_refused(pipelines, kwargs: dict[str, Any], fragment: str) -> None:
+    result = on_all(pipelines, lambda p: p.search_mmr("cats", **kwargs))
+    assert result[0] == "InvalidInputError" and fragment in result[1]

@@ -8,6 +8,7 @@ the ``VectorStoreIndex`` -> retriever -> query engine path runs offline (``MockE
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import itertools
 import sys
@@ -339,10 +340,22 @@ def test_query_options_and_refusals(store: PolyvecVectorStore) -> None:
     assert exact.ids == [str(h.id) for h in store.pipeline.search(query.query_str or "", 3)]
     with pytest.raises(InvalidInputError, match="unknown option"):
         store.query(query, k=3)
-    with pytest.raises(InvalidInputError, match="default query mode"):
+    with pytest.raises(InvalidInputError, match="default and mmr query modes"):
         store.query(
-            VectorStoreQuery(query_str="x", mode=VectorStoreQueryMode.MMR, similarity_top_k=1)
+            VectorStoreQuery(query_str="x", mode=VectorStoreQueryMode.SVM, similarity_top_k=1)
         )
+    mmr = VectorStoreQuery(
+        query_str=query.query_str,
+        mode=VectorStoreQueryMode.MMR,
+        similarity_top_k=3,
+        mmr_threshold=1.0,
+    )
+    nearest = store.pipeline.search(query.query_str or "", 3, plan="dense")
+    assert store.query(mmr, mmr_prefetch_k=6).ids == [str(h.id) for h in nearest]
+    mmr.mmr_threshold = 0.0
+    diverse = store.pipeline.search_mmr(query.query_str or "", 3, fetch_k=6, lambda_mult=0.0)
+    assert store.query(mmr, mmr_prefetch_k=6).ids == [str(h.id) for h in diverse]
+    assert asyncio.run(store.aquery(mmr, mmr_prefetch_k=6)).ids == [str(h.id) for h in diverse]
     with pytest.raises(InvalidInputError, match="query_str"):
         store.query(VectorStoreQuery(query_embedding=[0.1], similarity_top_k=1))
 

@@ -691,6 +691,78 @@ class Pipeline:
         """Each query's hits with their relevance in [0, 1]."""
         return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=True)]
 
+    def mmr_field(self, field: str | None = None) -> str:
+        """The dense field MMR diversifies on: ``field``, or the first dense field."""
+        dense = [n for n, f in self.vector_fields.items() if f.kind == "dense"]
+        if field is None and dense:
+            return dense[0]
+        if field in dense:
+            return field
+        raise InvalidInputError(
+            f"maximal marginal relevance needs a dense field (type dense or matryoshka); "
+            f"{'the pipeline has none' if not dense else f'{field!r} is not one of {dense}'}"
+        )
+
+    def _mmr_requests(
+        self,
+        queries: Sequence[str] | None,
+        vectors: Sequence[Any] | None,
+        k: int,
+        fetch_k: int,
+        lambda_mult: float,
+        filter: Any,
+        field: str | None,
+        ids: Sequence[str | int] | None,
+    ) -> tuple[str, list[models.QueryRequest]]:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise InvalidInputError(f"k must be a positive int, got {k!r}")
+        if not isinstance(fetch_k, int) or isinstance(fetch_k, bool) or fetch_k < k:
+            raise InvalidInputError(f"fetch_k must be an int of at least k ({k}), got {fetch_k!r}")
+        if not 0.0 <= float(lambda_mult) <= 1.0:
+            raise InvalidInputError(
+                f"lambda_mult must lie in [0, 1] (1: relevance only), got {lambda_mult!r}"
+            )
+        name = self.mmr_field(field)
+        stage = Stage(name)
+        flt = all_of(to_filter(filter), _restrict(ids))
+        if vectors is None:
+            given = [v[name] for v in self.encode_queries(list(queries or []), stage)]
+        else:
+            given = [self._query_vectors(stage, {name: v}, i)[name] for i, v in enumerate(vectors)]
+        builder = QueryBuilder(self.vector_fields, with_params=self.store.accepts_search_params)
+        return name, [builder.mmr(name, v, k, fetch_k, float(lambda_mult), flt) for v in given]
+
+    def search_mmr(
+        self,
+        query: str,
+        k: int = 4,
+        *,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Any = None,
+        field: str | None = None,
+        ids: Sequence[str | int] | None = None,
+        vector: Any = None,
+    ) -> list[Hit]:
+        """``k`` documents relevant to ``query`` and unlike each other: Qdrant's maximal
+        marginal relevance over the ``fetch_k`` nearest on a dense field (``field``, default
+        the first). ``lambda_mult``: 1 ranks by relevance only, 0 by diversity only.
+        ``vector``: the query's vector of that field instead of ``query``'s text."""
+        name, requests = self._mmr_requests(
+            None if vector is not None else [query],
+            None if vector is None else [vector],
+            k,
+            fetch_k,
+            lambda_mult,
+            filter,
+            field,
+            ids,
+        )
+        return self._scored(Stage(name), [{}], self.store.query_batch(requests))[0]
+
+    async def asearch_mmr(self, query: str, k: int = 4, **kwargs: Any) -> list[Hit]:
+        return await asyncio.to_thread(self.search_mmr, query, k, **kwargs)
+
     # --- async twins: encoding in a worker thread; a server is queried with
     # AsyncQdrantClient (concurrent requests), an in-process engine in a thread -------
 

@@ -287,6 +287,13 @@ def search_params(params: models.SearchParams | None) -> qe.SearchParams | None:
 
 
 def _query(query: Any, using: str | None) -> Any:
+    if isinstance(query, models.NearestQuery) and query.mmr is not None:
+        return qe.Mmr(
+            cast("list[float]", query.nearest),
+            1.0 - (query.mmr.diversity if query.mmr.diversity is not None else 0.5),
+            query.mmr.candidates_limit or 100,
+            using=using,
+        )
     if isinstance(query, models.NearestQuery):
         return qe.Query.Nearest(cast("list[float]", _vector(query.nearest)), using=using)
     if isinstance(query, models.RrfQuery):

@@ -199,6 +199,30 @@ class QueryBuilder:
             filter=flt,
         )
 
+    def mmr(
+        self,
+        field: str,
+        vector: Any,
+        k: int,
+        candidates: int,
+        lambda_mult: float,
+        flt: models.Filter | None = None,
+    ) -> models.QueryRequest:
+        """Qdrant's maximal marginal relevance on one dense field: of the ``candidates``
+        nearest, ``k`` chosen one by one, each weighing its similarity to the query
+        (``lambda_mult``, LangChain's name) against its similarity to those already chosen
+        (Qdrant's ``diversity`` is ``1 - lambda_mult``)."""
+        return models.QueryRequest(
+            query=models.NearestQuery(
+                nearest=vector,
+                mmr=models.Mmr(diversity=1.0 - lambda_mult, candidates_limit=candidates),
+            ),
+            using=field,
+            limit=k,
+            filter=flt,
+            with_payload=True,
+        )
+
     def request(
         self,
         plan: Stage,
