@@ -34,18 +34,23 @@ def test_shipped_yaml_configs_are_valid(path: Path) -> None:
     assert load_yaml(path).fields
 
 
-@pytest.mark.parametrize("script", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)
-def test_examples_run_offline(script: Path, tmp_path: Path) -> None:
+def _run_offline(args: list[str], cwd: Path) -> str:
+    """A Python child process with the hub switched off; its stdout (it must succeed)."""
     result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
+        [sys.executable, *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip()
+    return result.stdout
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)
+def test_examples_run_offline(script: Path, tmp_path: Path) -> None:
+    assert _run_offline([str(script)], tmp_path).strip()
 
 
 def test_the_readme_front_ends_share_one_store_in_one_process(tmp_path: Path) -> None:
@@ -65,16 +70,8 @@ def test_the_readme_front_ends_share_one_store_in_one_process(tmp_path: Path) ->
         "found = store.query(VectorStoreQuery(query_str='vector database', similarity_top_k=1))\n"
         "print(found.ids, retriever.invoke('vector database')[0].id)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", block.group(1) + check],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split()[-1] == "q"
+    out = _run_offline(["-c", block.group(1) + check], tmp_path)
+    assert out.split()[-1] == "q"
     assert (tmp_path / "examples" / "polyvec_data" / "example").is_dir()  # beside the YAML
 
 

@@ -170,12 +170,8 @@ class EdgeStore(Store):
             return super().open(fields, manifest, create=False)  # refuses, creating nothing
         if not create and not self._writable():
             self._open_read_only()
-            try:
-                return super().open(fields, manifest, create=False)
-            except BaseException:
-                self.close()
-                raise
-        self._acquire()
+        else:
+            self._acquire()
         try:
             return super().open(fields, manifest, create=create)
         except BaseException:
