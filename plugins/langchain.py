@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
+import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -67,6 +68,44 @@ __all__ = ["EmbeddingsEncoder", "PolyvecRetriever", "PolyvecVectorStore"]
 # ``from_texts`` (ephemeral, like ``InMemoryVectorStore``) holding one dense field.
 _EMBEDDINGS_FIELDS: list[dict[str, Any]] = [{"type": "dense", "name": "dense"}]
 _EPHEMERAL_STORE: dict[str, Any] = {"type": "qdrant", "location": ":memory:"}
+_BM25_FIELD: dict[str, Any] = {"type": "bm25", "name": "bm25"}
+# langchain-qdrant's RetrievalMode, as polyvec plans over the fields an embedding gets
+_RETRIEVAL_PLANS = {"dense": "dense", "sparse": "bm25", "hybrid": "rrf(bm25:100, dense:100)"}
+
+
+def qdrant_store(
+    location: str | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+    path: str | None = None,
+    **options: Any,
+) -> dict[str, Any] | None:
+    """The ``store:`` a langchain-qdrant user's arguments describe (``None``: none given):
+    ``location=":memory:"`` or a URL, ``url=`` (with ``api_key=``), or ``path=`` (a
+    qdrant-client local folder), plus any other qdrant store option (``prefer_grpc``, ...)."""
+    given = [
+        name for name, value in (("location", location), ("url", url), ("path", path)) if value
+    ]
+    if len(given) > 1:
+        raise InvalidInputError(f"give one of location=, url= and path=, not {', '.join(given)}")
+    if not given:
+        if api_key is not None or options:
+            raise InvalidInputError("api_key= and store options need a url= (or location=)")
+        return None
+    store: dict[str, Any] = {"type": "qdrant", given[0]: location or url or path, **options}
+    if api_key is not None:
+        store["api_key"] = api_key
+    return store
+
+
+def retrieval_plan(mode: Any) -> str:
+    """The plan of a langchain-qdrant ``RetrievalMode`` (or its name)."""
+    name = str(getattr(mode, "value", mode)).lower()
+    if name not in _RETRIEVAL_PLANS:
+        raise InvalidInputError(
+            f"retrieval_mode {mode!r}: use dense, sparse or hybrid (or a polyvec plan=)"
+        )
+    return _RETRIEVAL_PLANS[name]
 
 
 # --- the Embeddings shim ----------------------------------------------------------------
@@ -150,6 +189,9 @@ class EmbeddingsEncoder(Encoder):
 def build_pipeline(
     source: PipelineSource | None,
     embedding: Embeddings | None = None,
+    *,
+    store: dict[str, Any] | None = None,
+    sparse: bool = False,
     **connection: Any,
 ) -> tuple[Pipeline, bool]:
     """The pipeline ``source`` describes, and whether the caller owns (must close) it.
@@ -157,9 +199,18 @@ def build_pipeline(
     With ``embedding``, the LangChain model is the encoder; a config that names no
     ``fields`` then gets one ``dense`` field, and no config at all an ephemeral
     ``:memory:`` store. A config with its own ``encoder:`` section and an ``embedding``
-    is ambiguous and refused. ``connection``: ``client``, ``aclient``, ``collection_name``
-    (see :func:`polyvec.frontend.open_pipeline`).
+    is ambiguous and refused. ``store``: a ``store:`` section replacing the config's
+    (:func:`qdrant_store`); ``sparse``: give an embedding's default fields a ``bm25`` field
+    too. ``connection``: ``client``, ``aclient``, ``collection_name`` (see
+    :func:`polyvec.frontend.open_pipeline`).
     """
+    if isinstance(source, Pipeline) and store is not None:
+        raise InvalidInputError(
+            "got a Pipeline and location=/url=/path=: the pipeline already has its store"
+        )
+    if store is not None and embedding is None:
+        config, _ = config_from(source) if source is not None else (load_config(), set())
+        return open_pipeline(load_config(config, store=store), **connection)
     if isinstance(source, Pipeline):
         if embedding is not None and not (
             isinstance(source.encoder, EmbeddingsEncoder) and source.encoder.embeddings is embedding
@@ -184,8 +235,10 @@ def build_pipeline(
         )
     raw: dict[str, Any] = config.model_dump(mode="python") if config is not None else {}
     if "fields" not in given:
-        raw["fields"] = copy.deepcopy(_EMBEDDINGS_FIELDS)
-    if config is None and not connection.get("client"):
+        raw["fields"] = copy.deepcopy(_EMBEDDINGS_FIELDS + ([_BM25_FIELD] if sparse else []))
+    if store is not None:
+        raw["store"] = store
+    elif config is None and not connection.get("client"):
         raw["store"] = dict(_EPHEMERAL_STORE)
     return open_pipeline(load_config(raw), encoder=EmbeddingsEncoder(embedding), **connection)
 
@@ -262,6 +315,13 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         client: an existing ``QdrantClient`` to store the collection in (never closed).
         aclient: an existing ``AsyncQdrantClient`` for the async twins.
         collection_name: the collection to use (overrides the config's).
+        location, url, api_key, path: a langchain-qdrant user's connection arguments: the
+            collection lives in qdrant-client at ``location`` (``":memory:"`` or a URL),
+            on a server at ``url``, or in a local folder ``path`` (see :func:`qdrant_store`).
+        retrieval_mode: langchain-qdrant's ``RetrievalMode`` (or ``"dense"``, ``"sparse"``,
+            ``"hybrid"``): the default plan ``dense``, ``bm25`` or
+            ``rrf(bm25:100, dense:100)``; with an embedding and no fields configured,
+            ``sparse``/``hybrid`` add a ``bm25`` field.
 
     Searches accept ``filter=`` (polyvec's simple dict form or a Qdrant filter),
     ``plan=`` and ``limits=`` per call; per-call limits are merged over the defaults
@@ -278,9 +338,24 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         client: Any = None,
         aclient: Any = None,
         collection_name: str | None = None,
+        location: str | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        path: str | None = None,
+        retrieval_mode: Any = None,
     ) -> None:
+        if retrieval_mode is not None:
+            if plan is not None:
+                raise InvalidInputError("give retrieval_mode= or plan=, not both")
+            plan = retrieval_plan(retrieval_mode)
         self._pipeline, self._owns_pipeline = build_pipeline(
-            pipeline, embedding, client=client, aclient=aclient, collection_name=collection_name
+            pipeline,
+            embedding,
+            store=qdrant_store(location, url, api_key, path),
+            sparse=plan in ("bm25", _RETRIEVAL_PLANS["hybrid"]),
+            client=client,
+            aclient=aclient,
+            collection_name=collection_name,
         )
         try:
             self._defaults = SearchDefaults(plan=plan, limits=dict(limits or {})).check(
@@ -332,19 +407,21 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         generated string id. The documents passed in are not modified.
         """
         ids = kwargs.pop("ids", None)
-        _unexpected(kwargs, "add_documents", "ids")
+        batch_size = kwargs.pop("batch_size", None)  # LangChain's indexing API passes it
+        _unexpected(kwargs, "add_documents", "ids, batch_size")
         docs = to_polyvec(documents, ids)
         if not docs:
             return []
-        return cast("list[str]", self._pipeline.ingest(docs))
+        return cast("list[str]", self._pipeline.ingest(docs, batch_size=batch_size))
 
     async def aadd_documents(self, documents: list[LCDocument], **kwargs: Any) -> list[str]:
         ids = kwargs.pop("ids", None)
-        _unexpected(kwargs, "aadd_documents", "ids")
+        batch_size = kwargs.pop("batch_size", None)
+        _unexpected(kwargs, "aadd_documents", "ids, batch_size")
         docs = to_polyvec(documents, ids)
         if not docs:
             return []
-        return cast("list[str]", await self._pipeline.aingest(docs))
+        return cast("list[str]", await self._pipeline.aingest(docs, batch_size=batch_size))
 
     def add_texts(
         self,
@@ -532,20 +609,48 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
     ) -> PolyvecVectorStore:
         """A store holding ``texts``.
 
-        Keyword arguments: ``pipeline`` (anything the constructor takes), ``plan``,
-        ``limits``. ``embedding`` may be ``None`` when ``pipeline`` has its own encoder.
+        Keyword arguments: ``pipeline`` (anything the constructor takes) and the
+        constructor's keywords (``plan``, ``limits``, ``client``, ``collection_name``,
+        langchain-qdrant's ``location``, ``url``, ``api_key``, ``path``,
+        ``retrieval_mode``). ``embedding`` may be ``None``: the bundled model (or
+        ``pipeline``'s encoder) encodes.
         """
         pipeline = kwargs.pop("pipeline", None)
-        plan = kwargs.pop("plan", None)
-        limits = kwargs.pop("limits", None)
-        _unexpected(kwargs, "from_texts", "ids, pipeline, plan, limits")
-        store = cls(pipeline, embedding, plan=plan, limits=limits)
+        accepted = set(inspect.signature(cls.__init__).parameters) - {
+            "self",
+            "pipeline",
+            "embedding",
+        }
+        _unexpected(
+            {k: v for k, v in kwargs.items() if k not in accepted},
+            "from_texts",
+            "ids, pipeline, " + ", ".join(sorted(accepted)),
+        )
+        if pipeline is None and embedding is None and not kwargs.get("client"):
+            pipeline = {}  # the default pipeline: the bundled model, the store given
+        store = cls(pipeline, embedding, **kwargs)
         try:
             store.add_texts(texts, metadatas, ids=ids)
         except BaseException:
             store.close()
             raise
         return store
+
+    @classmethod
+    def from_documents(
+        cls, documents: list[LCDocument], embedding: Embeddings | None = None, **kwargs: Any
+    ) -> PolyvecVectorStore:
+        """:meth:`from_texts` of the documents (``embedding`` optional, as there)."""
+        return cast(
+            "PolyvecVectorStore",
+            super().from_documents(documents, embedding, **kwargs),  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    async def afrom_documents(
+        cls, documents: list[LCDocument], embedding: Embeddings | None = None, **kwargs: Any
+    ) -> PolyvecVectorStore:
+        return await asyncio.to_thread(cls.from_documents, documents, embedding, **kwargs)
 
     @classmethod
     def from_pipeline(

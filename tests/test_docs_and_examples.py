@@ -92,3 +92,10 @@ def test_the_documented_fusion_plans_are_valid(encoder, tmp_path: Path) -> None:
     with Pipeline.from_config(config, encoder=encoder) as pipeline:  # every plan validated
         assert pipeline.plan("weighted").weights == (0.3, 1.0)
         assert pipeline.plan("fused_candidates").prefetch[0].candidate_limit() == 400
+
+
+def test_the_langchain_qdrant_snippet_runs(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "langchain.md").read_text()
+    block = re.search(r"## Coming from langchain-qdrant.*?```python\n(.*?)```", text, re.S)
+    assert block is not None
+    assert _run_offline(["-c", block.group(1)], tmp_path).strip().endswith("Qdrant stores vectors.")

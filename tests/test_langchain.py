@@ -467,3 +467,67 @@ async def test_delete_by_source_and_never_by_a_string_of_ids(make_pipeline, back
     assert sorted(d.id for d in store.get_by_ids(["4", "9", "a.md#0", "b.md#1"])) == ["4", "9"]
     with pytest.raises(InvalidInputError, match="ids, filter= or source="):
         store.delete()
+
+
+def test_a_langchain_qdrant_users_code_runs_with_the_class_name_changed(tmp_path: Path) -> None:
+    """``QdrantVectorStore.from_documents(docs, embedding, location=":memory:",
+    collection_name="x")`` with polyvec's class; then url=/path=, retrieval_mode, and no
+    embedding at all (the bundled model)."""
+    QdrantVectorStore = PolyvecVectorStore  # the only line a user changes
+    embedding = DeterministicFakeEmbedding(size=8)
+    docs = [
+        Document(page_content="Cats sleep most of the day.", metadata={"n": 1}),
+        Document(page_content="Qdrant stores vectors.", metadata={"n": 2}),
+    ]
+    store = QdrantVectorStore.from_documents(
+        docs, embedding, location=":memory:", collection_name="x"
+    )
+    with store:
+        assert store.pipeline.config.store.collection == "x"
+        assert store.similarity_search("Qdrant stores vectors.", k=1)[0].metadata == {"n": 2}
+        assert store.plan is None and store.pipeline.plan().describe() == "dense(k)"
+    hybrid = QdrantVectorStore.from_documents(
+        docs, embedding, path=str(tmp_path / "local"), collection_name="h", retrieval_mode="hybrid"
+    )
+    with hybrid:
+        assert hybrid.plan == "rrf(bm25:100, dense:100)" and "bm25" in hybrid.pipeline.vector_fields
+        assert hybrid.similarity_search("cats sleep", k=1)[0].page_content.startswith("Cats")
+    with QdrantVectorStore.from_documents(docs, location=":memory:") as bundled:  # no embedding
+        assert bundled.pipeline.encoder.name == "bundled"
+        assert bundled.similarity_search("vector database", k=1)[0].metadata == {"n": 2}
+    with pytest.raises(InvalidInputError, match="one of location=, url= and path="):
+        QdrantVectorStore(embedding=embedding, location=":memory:", url="http://x:6333")
+    with pytest.raises(InvalidInputError, match="retrieval_mode"):
+        QdrantVectorStore(embedding=embedding, retrieval_mode="semantic")
+
+
+def test_the_indexing_api_adds_nothing_twice_and_cleans_up(make_pipeline) -> None:
+    """langchain_core.indexing.index() with a record manager: a second run over the same
+    chunks adds nothing; cleanup="incremental" deletes what a changed source left."""
+    from langchain_core.indexing import InMemoryRecordManager, index
+
+    store = PolyvecVectorStore.from_pipeline(make_pipeline("edge"))
+    manager = InMemoryRecordManager(namespace="polyvec/test")
+    manager.create_schema()
+    docs = [
+        Document(page_content="Cats sleep.", metadata={"source": "a.md"}),
+        Document(page_content="Cats purr.", metadata={"source": "a.md"}),
+        Document(page_content="Qdrant stores vectors.", metadata={"source": "b.md"}),
+    ]
+    first = index(
+        docs, manager, store, cleanup="incremental", source_id_key="source", key_encoder="sha256"
+    )
+    assert first["num_added"] == 3 and store.pipeline.count() == 3
+    again = index(
+        docs, manager, store, cleanup="incremental", source_id_key="source", key_encoder="sha256"
+    )
+    assert again["num_added"] == 0 and again["num_skipped"] == 3
+    changed = [Document(page_content="Cats nap.", metadata={"source": "a.md"}), docs[2]]
+    third = index(
+        changed, manager, store, cleanup="incremental", source_id_key="source", key_encoder="sha256"
+    )
+    assert (third["num_added"], third["num_deleted"]) == (1, 2)
+    assert sorted(d.page_content for d in store.similarity_search("cats", k=5)) == [
+        "Cats nap.",
+        "Qdrant stores vectors.",
+    ]
