@@ -204,13 +204,14 @@ def build_pipeline(
     too. ``connection``: ``client``, ``aclient``, ``collection_name`` (see
     :func:`polyvec.frontend.open_pipeline`).
     """
-    if isinstance(source, Pipeline) and store is not None:
-        raise InvalidInputError(
-            "got a Pipeline and location=/url=/path=: the pipeline already has its store"
-        )
-    if store is not None and embedding is None:
-        config, _ = config_from(source) if source is not None else (load_config(), set())
-        return open_pipeline(load_config(config, store=store), **connection)
+    if isinstance(source, Pipeline):
+        if store is not None:
+            raise InvalidInputError(
+                "got a Pipeline and location=/url=/path=: the pipeline already has its store"
+            )
+    elif store is not None and embedding is None:
+        base = config_from(source)[0] if source is not None else load_config()
+        return open_pipeline(load_config(base, store=store), **connection)
     if isinstance(source, Pipeline):
         if embedding is not None and not (
             isinstance(source.encoder, EmbeddingsEncoder) and source.encoder.embeddings is embedding
