@@ -506,6 +506,27 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         hits = await self._ahits(query, k, kwargs, "asimilarity_search_with_score")
         return [(to_langchain(h), raw_score(h)) for h in hits]
 
+    def similarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[LCDocument]:
+        """The ``k`` documents nearest to a query vector of a dense field (``field=``,
+        default the first dense field; ``filter=`` accepted): exact search on that field."""
+        _unexpected(
+            {n: v for n, v in kwargs.items() if n not in {"filter", "field"}},
+            "similarity_search_by_vector",
+            "filter, field",
+        )
+        field = self._pipeline.mmr_field(kwargs.get("field"))
+        hits = self._pipeline.search_vectors(
+            [{field: embedding}], k, plan=field, filter=kwargs.get("filter")
+        )[0]
+        return [to_langchain(h) for h in hits]
+
+    async def asimilarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[LCDocument]:
+        return await asyncio.to_thread(self.similarity_search_by_vector, embedding, k, **kwargs)
+
     def _mmr_args(self, kwargs: dict[str, Any], where: str) -> dict[str, Any]:
         _unexpected(
             {k: v for k, v in kwargs.items() if k not in {"filter", "field"}},

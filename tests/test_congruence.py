@@ -824,6 +824,8 @@ def test_mmr_is_one_answer_everywhere(encoder, tmp_path: Path) -> None:
             )
             via_retriever = [d.id for d in retriever.invoke("how long do cats sleep")]
             assert [d.id for d in docs] == [d.id for d in by_vector] == via_retriever == diverse
+            nearest_by_vector = [d.id for d in store.similarity_search_by_vector(vector, k=3)]
+            assert nearest_by_vector == nearest
             filtered = ids(p.search_mmr("cats", 2, ids=["dog", "qd"]))
             assert sorted(filtered) == ["dog", "qd"]
             answers[name] = (nearest, diverse, filtered)
@@ -840,7 +842,7 @@ def test_mmr_is_one_answer_everywhere(encoder, tmp_path: Path) -> None:
         ({"k": 0}, "k must be a positive int"),
         ({"k": 5, "fetch_k": 2}, "fetch_k must be an int of at least k"),
         ({"lambda_mult": 1.5}, "lambda_mult must lie in [0, 1]"),
-        ({"field": "tokens"}, "needs a dense field"),
+        ({"field": "tokens"}, "need a dense field"),
     ],
     ids=str,
 )

@@ -692,14 +692,15 @@ class Pipeline:
         return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=True)]
 
     def mmr_field(self, field: str | None = None) -> str:
-        """The dense field MMR diversifies on: ``field``, or the first dense field."""
+        """The dense field a single query vector searches (MMR, search by vector):
+        ``field``, or the first dense field."""
         dense = [n for n, f in self.vector_fields.items() if f.kind == "dense"]
         if field is None and dense:
             return dense[0]
         if field in dense:
             return field
         raise InvalidInputError(
-            f"maximal marginal relevance needs a dense field (type dense or matryoshka); "
+            f"MMR and search by vector need a dense field (type dense or matryoshka); "
             f"{'the pipeline has none' if not dense else f'{field!r} is not one of {dense}'}"
         )
 
