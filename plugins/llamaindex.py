@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,12 @@ _RANGE = {
     FilterOperator.LTE: "lte",
 }
 _QUERY_OPTIONS = {"plan", "limits", "mmr_prefetch_k", "mmr_prefetch_factor"}
+_MODES = (
+    VectorStoreQueryMode.DEFAULT,
+    VectorStoreQueryMode.MMR,
+    VectorStoreQueryMode.SPARSE,
+    VectorStoreQueryMode.HYBRID,
+)
 
 
 # --- MetadataFilters -> Qdrant JSON filter -----------------------------------------------
@@ -382,11 +389,11 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
                 f"PolyvecVectorStore.query: unknown option(s) {sorted(unknown)}; "
                 f"it takes {sorted(_QUERY_OPTIONS)}"
             )
-        if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
+        if query.mode not in _MODES:
             raise InvalidInputError(
-                f"PolyvecVectorStore supports the default and mmr query modes, got "
-                f"{query.mode.value!r}; choose the retrieval method with a polyvec plan "
-                "(vector_store_kwargs={'plan': ...})"
+                f"PolyvecVectorStore supports the query modes "
+                f"{', '.join(m.value for m in _MODES)}, got {query.mode.value!r}; choose "
+                "another retrieval method with a polyvec plan (vector_store_kwargs={'plan': ...})"
             )
         if not query.query_str:
             raise InvalidInputError(
@@ -407,11 +414,47 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
             **self._defaults.merged(
                 k=query.similarity_top_k,
                 filter=flt,
-                plan=kwargs.get("plan"),
+                plan=self._mode_plan(query) or kwargs.get("plan"),
                 limits=kwargs.get("limits"),
                 ids=list(query.node_ids) if query.node_ids else None,
             ),
         }
+
+    def _mode_plan(self, query: VectorStoreQuery) -> Stage | None:
+        """The plan of the ``sparse`` and ``hybrid`` modes (``None``: the store's plan).
+
+        ``sparse``: the first sparse (``bm25``) field, ``sparse_top_k`` (default
+        ``similarity_top_k``) deep. ``hybrid``: Qdrant's RRF of that field's
+        ``sparse_top_k`` and the store's plan's ``hybrid_top_k`` (default: both
+        ``similarity_top_k``; a plan reading only sparse fields is replaced by the first
+        dense or token field), weighted ``1 - alpha`` and ``alpha`` (default 0.5).
+        """
+        if query.mode not in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.HYBRID):
+            return None
+        sparse = [n for n, f in self._pipeline.vector_fields.items() if f.kind == "sparse"]
+        if not sparse:
+            raise InvalidInputError(
+                f"the {query.mode.value} query mode needs a sparse field: add "
+                "{type: bm25} to the pipeline's fields"
+            )
+        k = query.similarity_top_k
+        lexical = Stage(sparse[0], limit=query.sparse_top_k or k)
+        if query.mode == VectorStoreQueryMode.SPARSE:
+            return lexical
+        alpha = 0.5 if query.alpha is None else float(query.alpha)
+        if not 0.0 < alpha < 1.0:
+            raise InvalidInputError(f"hybrid mode: alpha must lie in (0, 1), got {alpha!r}")
+        semantic = self._pipeline.plan(self._defaults.plan, self._defaults.limits or None)
+        fields = self._pipeline.vector_fields
+        if all(fields[f].kind == "sparse" for f in semantic.fields()):  # e.g. a bm25 default
+            vectors = [n for n, f in fields.items() if f.kind != "sparse"]
+            if not vectors:
+                raise InvalidInputError("hybrid mode needs a dense or token field too")
+            semantic = Stage(vectors[0])
+        semantic = replace(semantic, limit=query.hybrid_top_k or k)
+        return Stage(
+            "rrf", prefetch=(lexical, semantic), fusion="rrf", weights=(1.0 - alpha, alpha)
+        )
 
     def _result(self, hits: list[Hit]) -> VectorStoreQueryResult:
         nodes = [self._node(hit) for hit in hits]

@@ -340,7 +340,7 @@ def test_query_options_and_refusals(store: PolyvecVectorStore) -> None:
     assert exact.ids == [str(h.id) for h in store.pipeline.search(query.query_str or "", 3)]
     with pytest.raises(InvalidInputError, match="unknown option"):
         store.query(query, k=3)
-    with pytest.raises(InvalidInputError, match="default and mmr query modes"):
+    with pytest.raises(InvalidInputError, match="supports the query modes"):
         store.query(
             VectorStoreQuery(query_str="x", mode=VectorStoreQueryMode.SVM, similarity_top_k=1)
         )
@@ -597,3 +597,30 @@ def test_a_store_handed_to_from_config_is_used(encoder, tmp_path: Path) -> None:
     config = {"fields": [{"type": "dense"}], "store": store_config("edge", tmp_path)}
     with PolyvecVectorStore.from_config(config, encoder=encoder, store=mine) as store:
         assert store.pipeline.store is mine
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sparse_and_hybrid_query_modes(make_pipeline, backend: str, tmp_path: Path) -> None:
+    """``sparse``: Qdrant's BM25 field; ``hybrid``: RRF of it and the store's plan,
+    weighted by ``alpha``; both refused where the pipeline has no sparse field."""
+    fields = [{"type": "bm25"}, {"type": "dense"}]
+    store = PolyvecVectorStore(make_pipeline(backend, fields=fields))
+    store.add(make_nodes())
+    text = "late interaction token matching"
+    sparse = store.query(
+        VectorStoreQuery(query_str=text, mode=VectorStoreQueryMode.SPARSE, similarity_top_k=3)
+    )
+    assert sparse.ids == [str(h.id) for h in store.pipeline.search(text, 3, plan="bm25")]
+    hybrid = VectorStoreQuery(
+        query_str=text, mode=VectorStoreQueryMode.HYBRID, similarity_top_k=3, alpha=0.5
+    )
+    fused = store.pipeline.search(text, 3, plan="rrf(bm25:3, dense:3)")
+    assert store.query(hybrid).ids == [str(h.id) for h in fused]
+    assert all(0 <= s <= 1 for s in store.query(hybrid).similarities or [])
+    hybrid.alpha = 1.5
+    with pytest.raises(InvalidInputError, match="alpha"):
+        store.query(hybrid)
+    other = store_config(backend, tmp_path / "plain", collection="plain")
+    plain = PolyvecVectorStore(make_pipeline(backend, fields=[{"type": "dense"}], store=other))
+    with pytest.raises(InvalidInputError, match="needs a sparse field"):
+        plain.query(VectorStoreQuery(query_str="x", mode=VectorStoreQueryMode.SPARSE))
