@@ -298,6 +298,11 @@ def _unexpected(kwargs: Mapping[str, Any], where: str, accepted: str) -> None:
         )
 
 
+def _only(kwargs: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+    """Refuse keyword arguments outside ``allowed``, naming the accepted ones in order."""
+    _unexpected({k: v for k, v in kwargs.items() if k not in allowed}, where, ", ".join(allowed))
+
+
 # --- the vector store ------------------------------------------------------------------
 
 
@@ -392,11 +397,7 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
     # --- search arguments ------------------------------------------------------------
 
     def _search_args(self, k: int, kwargs: dict[str, Any], where: str) -> dict[str, Any]:
-        _unexpected(
-            {k: v for k, v in kwargs.items() if k not in {"filter", "plan", "limits"}},
-            where,
-            "filter, plan, limits",
-        )
+        _only(kwargs, ("filter", "plan", "limits"), where)
         return self._defaults.merged(k=k, **kwargs)
 
     # --- writing -----------------------------------------------------------------------
@@ -511,12 +512,8 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
     ) -> list[LCDocument]:
         """The ``k`` documents nearest to a query vector of a dense field (``field=``,
         default the first dense field; ``filter=`` accepted): exact search on that field."""
-        _unexpected(
-            {n: v for n, v in kwargs.items() if n not in {"filter", "field"}},
-            "similarity_search_by_vector",
-            "filter, field",
-        )
-        field = self._pipeline.mmr_field(kwargs.get("field"))
+        _only(kwargs, ("filter", "field"), "similarity_search_by_vector")
+        field = self._pipeline.dense_field(kwargs.get("field"))
         hits = self._pipeline.search_vectors(
             [{field: embedding}], k, plan=field, filter=kwargs.get("filter")
         )[0]
@@ -528,11 +525,7 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         return await asyncio.to_thread(self.similarity_search_by_vector, embedding, k, **kwargs)
 
     def _mmr_args(self, kwargs: dict[str, Any], where: str) -> dict[str, Any]:
-        _unexpected(
-            {k: v for k, v in kwargs.items() if k not in {"filter", "field"}},
-            where,
-            "filter, field",
-        )
+        _only(kwargs, ("filter", "field"), where)
         return kwargs
 
     def max_marginal_relevance_search(
@@ -643,11 +636,7 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
             "pipeline",
             "embedding",
         }
-        _unexpected(
-            {k: v for k, v in kwargs.items() if k not in accepted},
-            "from_texts",
-            "ids, pipeline, " + ", ".join(sorted(accepted)),
-        )
+        _only(kwargs, ["ids", "pipeline", *sorted(accepted)], "from_texts")
         if pipeline is None and embedding is None and not kwargs.get("client"):
             pipeline = {}  # the default pipeline: the bundled model, the store given
         store = cls(pipeline, embedding, **kwargs)
@@ -759,11 +748,7 @@ class PolyvecRetriever(OwnsPipeline, BaseRetriever):
 
     def _search_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs.pop("verbose", None)  # BaseRetriever.invoke leaves it in the call's kwargs
-        _unexpected(
-            {k: v for k, v in kwargs.items() if k not in {"k", "filter", "plan", "limits"}},
-            "PolyvecRetriever",
-            "k, filter, plan, limits",
-        )
+        _only(kwargs, ("k", "filter", "plan", "limits"), "PolyvecRetriever")
         defaults = SearchDefaults(
             k=self.k, filter=self.filter, plan=self.plan, limits=self.limits or {}
         )

@@ -27,6 +27,11 @@ Offsets = list[tuple[int, int]]
 _SENTENCE_END = (".", "!", "?", ";", ":")
 
 
+def is_blank(text: str) -> bool:
+    """Whether a text has no passage (only whitespace)."""
+    return not text.strip()
+
+
 def _breaks(text: str, offsets: Offsets, at: int) -> int:
     """How good a cut before token ``at`` is: 3 a paragraph, 2 a line, 1 a sentence end,
     0 between words, -1 inside a word."""
@@ -114,7 +119,7 @@ class Chunker:
         all of them. A document that fits keeps its id unless ``number_always``; a longer
         one becomes ``<id>#0``, ``<id>#1``, ... with the document's metadata.
         """
-        if not doc.text.strip():
+        if is_blank(doc.text):
             return []
         spans = self.spans(doc.text)
         frontend = dict(doc.frontend or {})

@@ -344,6 +344,21 @@ class Pipeline:
                 and front-end data, by SHA-256) are not encoded again: an interrupted ingest
                 started again resumes where it stopped.
         """
+        return self._ingest(
+            documents, batch_size=batch_size, progress=progress, skip_unchanged=skip_unchanged
+        )
+
+    def _ingest(
+        self,
+        documents: Iterable[Document | Mapping[str, Any] | str],
+        *,
+        batch_size: int | None = None,
+        progress: bool | None = None,
+        skip_unchanged: bool = False,
+        sources: dict[str, list[models.ExtendedPointId]] | None = None,
+    ) -> list[str | int]:
+        """:meth:`ingest`; with ``sources``, the point ids written are also collected there
+        by the source each document carries (for :meth:`replace_sources`)."""
         source = _reiterable(documents)
         last, total = self._check_all(source)
         size = batch_size or self.config.ingest_batch_size
@@ -363,7 +378,10 @@ class Pipeline:
                 ids.append(doc.id)  # type: ignore[arg-type]
                 # one point per id, the last given: batches may be sent in parallel, and two
                 # versions of an id in flight at once would leave either one
-                if last.get(point_id(doc.id), position) == position:
+                pid = point_id(doc.id)
+                if sources is not None and doc.frontend and SOURCE_KEY in doc.frontend:
+                    sources.setdefault(str(doc.frontend[SOURCE_KEY]), []).append(pid)
+                if last.get(pid, position) == position:
                     batch.append((doc, self._payload(doc, position)))
                 if len(batch) >= size:
                     bar.update(self._write(batch, skip_unchanged))
@@ -436,14 +454,9 @@ class Pipeline:
         leaves exactly its new passages. The new passages are written first, so a source
         never vanishes in between. Documents without a source are ingested as they are.
         """
-        source = _reiterable(documents)
-        ids = self.ingest(source, **ingest_options)
         written: dict[str, list[models.ExtendedPointId]] = {}
-        for position, (item, doc_id) in enumerate(zip(source, ids, strict=True)):
-            frontend = as_document(item, position).frontend or {}
-            if SOURCE_KEY in frontend:
-                written.setdefault(str(frontend[SOURCE_KEY]), []).append(point_id(doc_id))
-        with self._write_lock:
+        with self._write_lock:  # one writer's unit: no other ingest between write and delete
+            ids = self._ingest(documents, sources=written, **ingest_options)
             for group in _groups(written, _DELETE_PAGE):
                 stale = models.Filter(
                     must=[source_filter(list(group))],
@@ -613,8 +626,7 @@ class Pipeline:
         build one Query API request each."""
         if isinstance(queries, str):
             raise InvalidInputError("search_batch takes a list of queries; use search() for one")
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise InvalidInputError(f"k must be a positive int, got {k!r}")
+        _check_k(k)
         stage = self.plan(plan, limits)
         flt = all_of(to_filter(filter), _restrict(ids))
         if vectors is None:
@@ -691,7 +703,7 @@ class Pipeline:
         """Each query's hits with their relevance in [0, 1]."""
         return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=True)]
 
-    def mmr_field(self, field: str | None = None) -> str:
+    def dense_field(self, field: str | None = None) -> str:
         """The dense field a single query vector searches (MMR, search by vector):
         ``field``, or the first dense field."""
         dense = [n for n, f in self.vector_fields.items() if f.kind == "dense"]
@@ -703,35 +715,6 @@ class Pipeline:
             f"MMR and search by vector need a dense field (type dense or matryoshka); "
             f"{'the pipeline has none' if not dense else f'{field!r} is not one of {dense}'}"
         )
-
-    def _mmr_requests(
-        self,
-        queries: Sequence[str] | None,
-        vectors: Sequence[Any] | None,
-        k: int,
-        fetch_k: int,
-        lambda_mult: float,
-        filter: Any,
-        field: str | None,
-        ids: Sequence[str | int] | None,
-    ) -> tuple[str, list[models.QueryRequest]]:
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise InvalidInputError(f"k must be a positive int, got {k!r}")
-        if not isinstance(fetch_k, int) or isinstance(fetch_k, bool) or fetch_k < k:
-            raise InvalidInputError(f"fetch_k must be an int of at least k ({k}), got {fetch_k!r}")
-        if not 0.0 <= float(lambda_mult) <= 1.0:
-            raise InvalidInputError(
-                f"lambda_mult must lie in [0, 1] (1: relevance only), got {lambda_mult!r}"
-            )
-        name = self.mmr_field(field)
-        stage = Stage(name)
-        flt = all_of(to_filter(filter), _restrict(ids))
-        if vectors is None:
-            given = [v[name] for v in self.encode_queries(list(queries or []), stage)]
-        else:
-            given = [self._query_vectors(stage, {name: v}, i)[name] for i, v in enumerate(vectors)]
-        builder = QueryBuilder(self.vector_fields, with_params=self.store.accepts_search_params)
-        return name, [builder.mmr(name, v, k, fetch_k, float(lambda_mult), flt) for v in given]
 
     def search_mmr(
         self,
@@ -749,17 +732,24 @@ class Pipeline:
         marginal relevance over the ``fetch_k`` nearest on a dense field (``field``, default
         the first). ``lambda_mult``: 1 ranks by relevance only, 0 by diversity only.
         ``vector``: the query's vector of that field instead of ``query``'s text."""
-        name, requests = self._mmr_requests(
-            None if vector is not None else [query],
-            None if vector is None else [vector],
-            k,
-            fetch_k,
-            lambda_mult,
-            filter,
-            field,
-            ids,
+        _check_k(k)
+        if not isinstance(fetch_k, int) or isinstance(fetch_k, bool) or fetch_k < k:
+            raise InvalidInputError(f"fetch_k must be an int of at least k ({k}), got {fetch_k!r}")
+        if not 0.0 <= float(lambda_mult) <= 1.0:
+            raise InvalidInputError(
+                f"lambda_mult must lie in [0, 1] (1: relevance only), got {lambda_mult!r}"
+            )
+        stage = Stage(self.dense_field(field))
+        flt = all_of(to_filter(filter), _restrict(ids))
+        if vector is None:
+            vectors = self.encode_queries([query], stage)[0]
+        else:
+            vectors = self._query_vectors(stage, {stage.field: vector}, 0)
+        builder = QueryBuilder(self.vector_fields, with_params=self.store.accepts_search_params)
+        request = builder.mmr(
+            stage.field, vectors[stage.field], k, fetch_k, float(lambda_mult), flt
         )
-        return self._scored(Stage(name), [{}], self.store.query_batch(requests))[0]
+        return self._scored(stage, [vectors], self.store.query_batch([request]))[0]
 
     async def asearch_mmr(self, query: str, k: int = 4, **kwargs: Any) -> list[Hit]:
         return await asyncio.to_thread(self.search_mmr, query, k, **kwargs)
@@ -841,6 +831,11 @@ def _point_ids(ids: Sequence[str | int], where: str) -> list[str]:
             "would be read as several ids"
         )
     return [point_id(i) for i in ids]
+
+
+def _check_k(k: Any) -> None:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise InvalidInputError(f"k must be a positive int, got {k!r}")
 
 
 def _sparse_query(given: Any, name: str, position: int) -> models.SparseVector:

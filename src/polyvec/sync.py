@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polyvec.chunking import is_blank
 from polyvec.documents import Document
-from polyvec.filters import SOURCE_KEY
 from polyvec.pipeline import Pipeline
 from polyvec.sources import read_source, source_id, text_files
 
@@ -51,6 +51,7 @@ def sync(
     stored = pipeline.source_hashes()
     report = SyncReport()
     to_write: list[Document] = []
+    emptied: list[str] = []  # changed or new files that are now blank
     on_disk: set[str] = set()
     for file in text_files(folders):
         read = read_source(file, base)
@@ -59,13 +60,13 @@ def sync(
             report.unchanged.append(read.source)
             continue
         (report.changed if read.source in stored else report.added).append(read.source)
-        to_write.append(read.document)
-    passages = pipeline.passages(to_write)
-    report.passages = len(pipeline.replace_sources(passages)) if to_write else 0
+        if is_blank(read.document.text):  # no passage to write: its stored ones all go
+            emptied.append(read.source)
+        else:
+            to_write.append(read.document)
+    if to_write:
+        report.passages = len(pipeline.replace_sources(pipeline.passages(to_write)))
     prefixes = [source_id(Path(os.fspath(p)), base) for p in folders]
     report.removed = sorted(s for s in stored if _under(s, prefixes) and s not in on_disk)
-    # a changed file that is now blank has no passage to write: its stored ones all go
-    written = {(d.frontend or {}).get(SOURCE_KEY) for d in passages} if to_write else set()
-    emptied = [s for s in report.changed if s not in written]
     pipeline.delete_sources(report.removed + emptied)
     return report
