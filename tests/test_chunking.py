@@ -10,7 +10,7 @@ import pytest
 
 from polyvec import ConfigError, Document, Pipeline
 from polyvec.chunking import Chunker, windows
-from tests.conftest import SHARED_DATA, store_config
+from tests.conftest import BACKENDS, SHARED_DATA, store_config
 
 
 def _long_texts(limit: int = 40) -> list[str]:
@@ -130,7 +130,10 @@ def test_truncate_mode_keeps_documents_whole(raw_encoder, tmp_path: Path) -> Non
         assert len(passages) == 3 and p.last_ingest_truncated == 0
 
 
-def test_ingest_reads_a_reiterable_twice_and_checks_before_writing(encoder, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ingest_reads_a_reiterable_twice_and_checks_before_writing(
+    encoder, tmp_path: Path, backend: str
+) -> None:
     """A re-iterable corpus is checked whole, then written batch by batch; a bad document
     at the end of it writes nothing."""
 
@@ -144,7 +147,8 @@ def test_ingest_reads_a_reiterable_twice_and_checks_before_writing(encoder, tmp_
                 metadata = {"bad": {1, 2}} if i == self.bad_at else {"i": i}
                 yield Document(text=f"document number {i}", id=i, metadata=metadata)
 
-    with Pipeline.from_config({"store": store_config("edge", tmp_path)}, encoder=encoder) as p:
+    config = {"store": store_config(backend, tmp_path)}
+    with Pipeline.from_config(config, encoder=encoder) as p:
         bad = Corpus(bad_at=9)
         with pytest.raises(Exception, match=r"document #9 \(id 9\)"):
             p.ingest(bad, batch_size=3)
