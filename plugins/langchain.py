@@ -40,8 +40,10 @@ from polyvec.frontend import (
     SearchDefaults,
     config_from,
     open_pipeline,
+    owning,
     raw_score,
     relevance,
+    reopen_pipeline,
 )
 from polyvec.pipeline import Pipeline
 from polyvec.plans import Stage
@@ -662,6 +664,49 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         cls, documents: list[LCDocument], embedding: Embeddings | None = None, **kwargs: Any
     ) -> PolyvecVectorStore:
         return await asyncio.to_thread(cls.from_documents, documents, embedding, **kwargs)
+
+    @classmethod
+    def from_existing_collection(
+        cls,
+        collection_name: str,
+        embedding: Embeddings | None = None,
+        *,
+        store: Mapping[str, Any] | None = None,
+        client: Any = None,
+        aclient: Any = None,
+        location: str | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        path: str | None = None,
+        retrieval_mode: Any = None,
+        plan: PlanArg = None,
+        limits: Mapping[str, int] | None = None,
+        **options: Any,
+    ) -> PolyvecVectorStore:
+        """A store over a polyvec collection as its manifest records it (fields, encoder,
+        plans, chunking), without repeating its configuration.
+
+        Where it lives: langchain-qdrant's ``location``, ``url`` (+ ``api_key`` and other
+        qdrant-client ``options`` such as ``prefer_grpc``) or ``path``; a ``client``; or a
+        polyvec ``store:`` section (e.g. ``{"type": "edge", "path": "./polyvec_data"}``,
+        the default). ``embedding``: the LangChain model the collection was built with, if
+        any (a manifest cannot rebuild it). :meth:`close` closes what this opened.
+        """
+        if retrieval_mode is not None:
+            if plan is not None:
+                raise InvalidInputError("give retrieval_mode= or plan=, not both")
+            plan = retrieval_plan(retrieval_mode)
+        given = qdrant_store(location, url, api_key, path, **options)
+        if given is not None and store is not None:
+            raise InvalidInputError("give store= or location=/url=/path=, not both")
+        pipeline = reopen_pipeline(
+            collection_name,
+            given or store,
+            encoder=EmbeddingsEncoder(embedding) if embedding is not None else None,
+            client=client,
+            aclient=aclient,
+        )
+        return owning(pipeline, lambda built: cls(built, plan=plan, limits=limits))
 
     @classmethod
     def from_pipeline(

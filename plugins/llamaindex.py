@@ -12,7 +12,8 @@ Stored layout: a node is a polyvec document whose id is the node id, whose text 
 exactly (so ``MetadataFilters`` on a user key work, and LangChain or the CLI show the same
 metadata). What LlamaIndex needs to rebuild the node (its JSON without text and metadata,
 its type) and its source document id live under the reserved ``frontend`` payload key,
-never in the user's metadata.
+never in the user's metadata. The encoders read ``node.get_content(metadata_mode=EMBED)``,
+as LlamaIndex's own stores embed a node (the metadata it shows, then the text).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from polyvec.frontend import (
     PipelineSource,
     SearchDefaults,
     open_pipeline,
+    owning,
     relevance,
+    reopen_pipeline,
     source_filter,
 )
 from polyvec.pipeline import Pipeline
@@ -334,6 +337,31 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
         return cls(Path(path), **kwargs)
 
     @classmethod
+    def from_existing_collection(
+        cls,
+        collection_name: str,
+        *,
+        store: Mapping[str, Any] | None = None,
+        client: Any = None,
+        aclient: Any = None,
+        encoder: Encoder | None = None,
+        plan: str | Stage | None = None,
+        limits: Mapping[str, int] | None = None,
+    ) -> PolyvecVectorStore:
+        """A store over a polyvec collection as its manifest records it (fields, encoder,
+        plans, chunking), without repeating its configuration.
+
+        Where it lives: a ``client`` (``QdrantClient``), or a polyvec ``store:`` section
+        (default: the embedded store in ``./polyvec_data``). ``encoder``: the one the
+        collection was built with, if it was handed in. :meth:`close` closes what this
+        opened.
+        """
+        pipeline = reopen_pipeline(
+            collection_name, store, encoder=encoder, client=client, aclient=aclient
+        )
+        return owning(pipeline, lambda built: cls(built, plan=plan, limits=limits))
+
+    @classmethod
     def class_name(cls) -> str:
         return "PolyvecVectorStore"
 
@@ -357,11 +385,16 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
         frontend: dict[str, Any] = {"node": json.dumps(content), "type": added[_NODE_TYPE_KEY]}
         if node.ref_doc_id is not None:
             frontend[SOURCE_KEY] = node.ref_doc_id
+        text = node.get_content(metadata_mode=MetadataMode.NONE)
+        # encoded as LlamaIndex embeds a node: with the metadata its EMBED mode shows
+        # (excluded_embed_metadata_keys, metadata_template and text_template honoured)
+        embedded = node.get_content(metadata_mode=MetadataMode.EMBED)
         return Document(
-            text=node.get_content(metadata_mode=MetadataMode.NONE),
+            text=text,
             id=node.node_id,
             metadata=dict(node.metadata),
             frontend=frontend,
+            embed_text=embedded if embedded != text else None,
         )
 
     @staticmethod
@@ -395,11 +428,9 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
                 f"{', '.join(m.value for m in _MODES)}, got {query.mode.value!r}; choose "
                 "another retrieval method with a polyvec plan (vector_store_kwargs={'plan': ...})"
             )
+        vector = None
         if not query.query_str:
-            raise InvalidInputError(
-                "PolyvecVectorStore encodes the query text itself: the query needs query_str "
-                "(query_embedding is ignored)"
-            )
+            vector = self._query_vector(query, kwargs)
         metadata = metadata_filters_to_qdrant(query.filters)
         sources = _sources(query.doc_ids) if query.doc_ids else None
         flt = (
@@ -411,6 +442,7 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
         # node_ids=[] to every store that keeps the text itself.
         return {
             "query": query.query_str,
+            "vector": vector,
             **self._defaults.merged(
                 k=query.similarity_top_k,
                 filter=flt,
@@ -419,6 +451,31 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
                 ids=list(query.node_ids) if query.node_ids else None,
             ),
         }
+
+    @staticmethod
+    def _query_vector(query: VectorStoreQuery, kwargs: Mapping[str, Any]) -> list[float]:
+        """A query given only as ``query_embedding``: a vector of the dense field."""
+        if query.query_embedding is None:
+            raise InvalidInputError(
+                "PolyvecVectorStore.query needs query_str (encoded by the pipeline's model, "
+                "searched with its plan) or query_embedding (a vector of its dense field)"
+            )
+        if query.mode in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.HYBRID):
+            raise InvalidInputError(
+                f"the {query.mode.value} query mode needs query_str: BM25 reads the query's "
+                "words, a query_embedding has none"
+            )
+        if kwargs.get("plan") is not None:
+            raise InvalidInputError(
+                "a query_embedding searches the dense field; plan= needs query_str"
+            )
+        return list(query.query_embedding)
+
+    def _by_vector(self, vector: list[float], args: Mapping[str, Any]) -> list[Hit]:
+        field = self._pipeline.dense_field()
+        return self._pipeline.search_vectors(
+            [{field: vector}], args["k"], plan=field, filter=args.get("filter"), ids=args.get("ids")
+        )[0]
 
     def _mode_plan(self, query: VectorStoreQuery) -> Stage | None:
         """The plan of the ``sparse`` and ``hybrid`` modes (``None``: the store's plan).
@@ -483,25 +540,30 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
         """The ``similarity_top_k`` best nodes for ``query.query_str`` (``mmr`` mode: the
         most relevant and diverse, by Qdrant's MMR on the dense field).
 
-        Honours ``filters``, ``doc_ids`` (source documents) and ``node_ids`` (empty lists
-        restrict nothing, as in LlamaIndex). Options: ``plan`` replaces the store's plan and
-        ``limits`` are merged over the store's for this query; in ``mmr`` mode
-        ``mmr_prefetch_k`` or ``mmr_prefetch_factor``.
+        A query with only ``query_embedding`` (no text) searches the dense field with
+        that vector (``default`` and ``mmr`` modes). Honours ``filters``, ``doc_ids``
+        (source documents) and ``node_ids`` (empty lists restrict nothing, as in
+        LlamaIndex). Options: ``plan`` replaces the store's plan and ``limits`` are merged
+        over the store's for this query; in ``mmr`` mode ``mmr_prefetch_k`` or
+        ``mmr_prefetch_factor``.
         """
         args = self._search_args(query, kwargs)
-        text = args.pop("query")
+        text, vector = args.pop("query"), args.pop("vector")
         if query.mode == VectorStoreQueryMode.MMR:
-            return self._result(
-                self._pipeline.search_mmr(text, **self._mmr_args(query, args, kwargs))
-            )
+            mmr = self._mmr_args(query, args, kwargs)
+            return self._result(self._pipeline.search_mmr(text or "", vector=vector, **mmr))
+        if vector is not None:
+            return self._result(self._by_vector(vector, args))
         return self._result(self._pipeline.search(text, **args))
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         args = self._search_args(query, kwargs)
-        text = args.pop("query")
+        text, vector = args.pop("query"), args.pop("vector")
         if query.mode == VectorStoreQueryMode.MMR:
             mmr = self._mmr_args(query, args, kwargs)
-            return self._result(await self._pipeline.asearch_mmr(text, **mmr))
+            return self._result(await self._pipeline.asearch_mmr(text or "", vector=vector, **mmr))
+        if vector is not None:
+            return self._result(await asyncio.to_thread(self._by_vector, vector, args))
         return self._result(await self._pipeline.asearch(text, **args))
 
     # --- writes ---------------------------------------------------------------------------

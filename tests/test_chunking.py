@@ -84,6 +84,19 @@ def test_a_long_document_becomes_numbered_passages(raw_encoder) -> None:
     assert parts[0].text.startswith("w0 ") and parts[-1].text.endswith("w199")
 
 
+def test_embed_text_is_kept_when_a_document_fits_and_refused_when_it_is_split(
+    raw_encoder,
+) -> None:
+    from polyvec import InvalidInputError
+
+    chunker = Chunker(raw_encoder.token_offsets, 32, 8)
+    short = Document(text="A short text.", id="s", embed_text="topic: x\n\nA short text.")
+    assert chunker.split(short)[0].embed_text == short.embed_text
+    long = Document(text=" ".join(["word"] * 100), id="l", embed_text="topic: x")
+    with pytest.raises(InvalidInputError, match="has an embed_text and is longer than 32"):
+        chunker.split(long)
+
+
 def test_cuts_prefer_paragraph_ends(raw_encoder) -> None:
     paragraphs = ["alpha " * 40, "beta " * 40, "gamma " * 40]  # 40 tokens each
     text = "\n\n".join(p.strip() for p in paragraphs)

@@ -62,6 +62,12 @@ def test_ingest_query_info_on_a_folder(config: Path, tmp_path: Path) -> None:
         '{"source": "cats.txt"}',
     )
     assert "dense(5) -> tokens(k)" in text and "cats.txt#" in text and "qdrant.md" not in text
+    # without --config, a reader opens the collection as it was built (its manifest's
+    # config: fields, plans), not with the defaults
+    store = ["--store", str(tmp_path / "store"), "--collection", "cli"]
+    again = run("query", "purring", *store, "--plan", "funnel", "-k", "2")
+    assert "dense(5) -> tokens(k)" in again and "cats.txt#" in again
+    assert json.loads(run("info", *store))["count"] == info["count"]
 
 
 def test_eval_on_a_tiny_beir_folder(config: Path, tmp_path: Path) -> None:

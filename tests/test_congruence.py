@@ -706,7 +706,63 @@ FUSED_PLANS = [
         "weights": [0.3, 1.0],
         "prefetch": [{"field": "bm25", "limit": 4}, {"field": "tokens", "limit": 4}],
     },
+    "rrf(k=5; bm25:4 * 0.3, tokens:4)",  # the same weighted plan, in the string form
 ]
+
+
+# distinct texts: each list (BM25, dense) ranks without ties of its own, so the ties
+# below are RRF's (engines differ where a list's own scores tie: RRF reads ranks)
+TIE_DOCS = [
+    {"id": f"d{n:02d}", "text": text}
+    for n, text in enumerate(
+        [
+            "Cats sleep most of the day.",
+            "Dogs bark at the mail carrier.",
+            "Sparse vectors store a weight per term.",
+            "Dense vectors of a sentence encoder.",
+            "Marathon training takes months.",
+            "Rust has no garbage collector.",
+            "Sleep helps memory.",
+            "Qdrant stores named vectors and payloads.",
+            "Late interaction scores every query token.",
+            "Reciprocal rank fusion adds inverse ranks.",
+            "BM25 weighs rare terms more.",
+            "A kitten naps in the warm sun.",
+        ]
+    )
+]
+
+
+def test_fused_ties_are_ranked_by_id_one_answer_everywhere(encoder, tmp_path: Path) -> None:
+    """RRF scores tie by construction (the same rank in different lists); engines order
+    ties as they meet them. polyvec ranks the whole fused pool itself: equal scores by id,
+    the same top k on every backend and on every repeat."""
+    fields = [{"type": "bm25", "name": "bm25"}, {"type": "dense", "name": "dense"}]
+    plan = "rrf(bm25:4, dense:4)"
+    answers = {}
+    for name in NAMES:
+        config = {"fields": fields, "store": store_config(name, tmp_path / name)}
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            p.ingest(TIE_DOCS)
+            runs = [
+                [(h.id, h.score) for h in p.search("cats vectors", 4, plan=plan)] for _ in range(5)
+            ]
+            assert all(run == runs[0] for run in runs), name
+            ranked = runs[0]
+            assert len({score for _, score in ranked}) < len(ranked)  # there are ties
+            assert ranked == sorted(ranked, key=lambda hit: (-hit[1], hit[0]))
+            answers[name] = [(i, round(score, 5)) for i, score in ranked]
+    assert answers["edge"] == answers["memory"] == answers["remote"]
+
+
+def test_weights_read_the_same_in_string_and_tree_forms() -> None:
+    from polyvec.config import plan_from_spec
+
+    tree, text = FUSED_PLANS[-2], FUSED_PLANS[-1]
+    assert plan_from_spec(_spec(text)) == plan_from_spec(_spec(tree))
+    stage = plan_from_spec(_spec(text))
+    assert stage.weights == (0.3, 1.0)
+    assert plan_from_spec(_spec(stage.describe())) == stage  # describe() reads back
 
 
 @pytest.mark.parametrize("plan", FUSED_PLANS, ids=str)
@@ -760,6 +816,9 @@ def test_fused_plans_are_one_answer_everywhere(encoder, tmp_path: Path, plan: An
             "one positive weight",
         ),
         ({"field": "dense", "fusion": "rrf"}, "either a 'field' or a 'fusion'"),
+        ("dbsf(bm25:4 * 2, dense:4)", "DBSF takes no weights"),
+        ("rrf(bm25:4 * 0, dense:4)", "one positive weight"),
+        ("rrf(bm25:4 * x, dense:4)", "expected a weight after '*', found 'x'"),
         ("rrf(bm25:4, nothing:4)", "unknown field(s) ['nothing']"),
     ],
     ids=str,
@@ -828,12 +887,36 @@ def test_mmr_is_one_answer_everywhere(encoder, tmp_path: Path) -> None:
             assert nearest_by_vector == nearest
             filtered = ids(p.search_mmr("cats", 2, ids=["dog", "qd"]))
             assert sorted(filtered) == ["dog", "qd"]
-            answers[name] = (nearest, diverse, filtered)
+            # on the token field: MaxSim relevance, MaxSim likeness between documents
+            by_tokens = p.search_mmr("how long do cats sleep", 3, fetch_k=5, field="tokens")
+            tokens = [(h.id, round(h.score, 4)) for h in by_tokens]
+            relevance_only = p.search_mmr("cats", 3, lambda_mult=1.0, field="tokens")
+            assert ids(relevance_only) == ids(p.search("cats", 3, plan="tokens"))
+            answers[name] = (nearest, diverse, filtered, tokens)
     first = answers["edge"]
     assert first[1] != first[0] and first[1][0] == first[0][0]  # MMR keeps the best, then varies
     assert len({i for i in first[1] if str(i).startswith("cat")}) < 3
     for name, answer in answers.items():
         assert answer == first, f"{name} differs from edge: {answer} != {first}"
+
+
+def test_mmr_without_a_dense_field_uses_the_token_field(encoder, tmp_path: Path) -> None:
+    found = {}
+    for name in ("edge", "memory"):
+        config = {"fields": [{"type": "late_interaction"}], "store": store_config(name, tmp_path)}
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            p.ingest(MMR_DOCS)
+            picked = ids(p.search_mmr("how long do cats sleep", 3, fetch_k=5, lambda_mult=0.2))
+            assert picked == ids(
+                p.search_mmr(
+                    "how long do cats sleep", 3, fetch_k=5, lambda_mult=0.2, field="tokens"
+                )
+            )
+            assert len({i for i in picked if i.startswith("cat")}) < 3  # it diversified
+            with pytest.raises(InvalidInputError, match="search by vector needs a dense field"):
+                p.dense_field()
+            found[name] = picked
+    assert found["edge"] == found["memory"]
 
 
 @pytest.mark.parametrize(
@@ -842,7 +925,7 @@ def test_mmr_is_one_answer_everywhere(encoder, tmp_path: Path) -> None:
         ({"k": 0}, "k must be a positive int"),
         ({"k": 5, "fetch_k": 2}, "fetch_k must be an int of at least k"),
         ({"lambda_mult": 1.5}, "lambda_mult must lie in [0, 1]"),
-        ({"field": "tokens"}, "need a dense field"),
+        ({"field": "nope"}, "MMR needs a dense or token field; 'nope' is not one of"),
     ],
     ids=str,
 )

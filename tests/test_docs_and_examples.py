@@ -91,11 +91,24 @@ def test_the_documented_fusion_plans_are_valid(encoder, tmp_path: Path) -> None:
     config = {"fields": fields, "plans": plans, "store": {"type": "edge", "path": str(tmp_path)}}
     with Pipeline.from_config(config, encoder=encoder) as pipeline:  # every plan validated
         assert pipeline.plan("weighted").weights == (0.3, 1.0)
+        assert pipeline.plan("lexical_light").weights == (0.3, 1.0)
         assert pipeline.plan("fused_candidates").prefetch[0].candidate_limit() == 400
 
 
-def test_the_langchain_qdrant_snippet_runs(tmp_path: Path) -> None:
-    text = (ROOT / "docs" / "langchain.md").read_text()
-    block = re.search(r"## Coming from langchain-qdrant.*?```python\n(.*?)```", text, re.S)
-    assert block is not None
-    assert _run_offline(["-c", block.group(1)], tmp_path).strip().endswith("Qdrant stores vectors.")
+@pytest.mark.parametrize(
+    ("doc", "heading", "printed"),
+    [
+        ("langchain.md", "## Coming from langchain-qdrant", "Qdrant stores vectors."),
+        ("configuration.md", "## Reopening a collection", "Qdrant stores vectors."),
+    ],
+)
+def test_every_python_block_of_a_section_runs(
+    doc: str, heading: str, printed: str, tmp_path: Path
+) -> None:
+    """Each ``python`` block of the section runs offline, as written, in a fresh folder."""
+    text = (ROOT / "docs" / doc).read_text()
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks
+    for block in blocks:
+        assert _run_offline(["-c", block], tmp_path).strip().endswith(printed)

@@ -38,6 +38,7 @@ from llama_index.core.vector_stores.types import (
 
 from polyvec import ConfigError, InvalidInputError, MissingDependencyError, Pipeline, registry
 from polyvec.eval import load_beir
+from polyvec.frontend import relevance
 from polyvec.plugins.llamaindex import PolyvecVectorStore, metadata_filters_to_qdrant
 from tests.conftest import BACKENDS, shared_dataset, store_config
 
@@ -356,8 +357,74 @@ def test_query_options_and_refusals(store: PolyvecVectorStore) -> None:
     diverse = store.pipeline.search_mmr(query.query_str or "", 3, fetch_k=6, lambda_mult=0.0)
     assert store.query(mmr, mmr_prefetch_k=6).ids == [str(h.id) for h in diverse]
     assert asyncio.run(store.aquery(mmr, mmr_prefetch_k=6)).ids == [str(h.id) for h in diverse]
-    with pytest.raises(InvalidInputError, match="query_str"):
+    with pytest.raises(InvalidInputError, match="384 dimensions, got an array of shape"):
         store.query(VectorStoreQuery(query_embedding=[0.1], similarity_top_k=1))
+    with pytest.raises(InvalidInputError, match=r"needs query_str .* or query_embedding"):
+        store.query(VectorStoreQuery(similarity_top_k=1))
+
+
+def test_a_query_embedding_alone_searches_the_dense_field(store: PolyvecVectorStore) -> None:
+    """LlamaIndex's query_embedding-only queries: the vector of the dense field, with
+    filters, node ids and the mmr mode; the same nodes as the text's own vector finds."""
+    store.add(make_nodes())
+    text = "how long do cats sleep"
+    vector = store.pipeline.encode_queries([text], store.pipeline.plan("dense"))[0]["dense"]
+    by_text = [str(h.id) for h in store.pipeline.search(text, 3, plan="dense")]
+    query = VectorStoreQuery(query_embedding=vector, similarity_top_k=3)
+    result = store.query(query)
+    assert result.ids == by_text and asyncio.run(store.aquery(query)).ids == by_text
+    assert result.similarities == pytest.approx(
+        [relevance(h) for h in store.pipeline.search(text, 3, plan="dense")], abs=1e-5
+    )
+    pets = MetadataFilters(filters=[MetadataFilter(key="topic", value="pets")])
+    filtered = store.query(
+        VectorStoreQuery(query_embedding=vector, similarity_top_k=4, filters=pets)
+    )
+    assert filtered.ids and all(n.metadata["topic"] == "pets" for n in filtered.nodes)
+    only = store.query(
+        VectorStoreQuery(query_embedding=vector, node_ids=["n3"], similarity_top_k=3)
+    )
+    assert only.ids == ["n3"]
+    mmr = VectorStoreQuery(
+        query_embedding=vector, mode=VectorStoreQueryMode.MMR, similarity_top_k=3, mmr_threshold=0.0
+    )
+    diverse = store.pipeline.search_mmr(text, 3, fetch_k=12, lambda_mult=0.0)
+    assert store.query(mmr).ids == [str(h.id) for h in diverse]
+    hybrid = VectorStoreQuery(query_embedding=vector, mode=VectorStoreQueryMode.HYBRID)
+    with pytest.raises(InvalidInputError, match="hybrid query mode needs query_str"):
+        store.query(hybrid)
+    with pytest.raises(InvalidInputError, match="plan= needs query_str"):
+        store.query(query, plan="tokens")
+
+
+def test_nodes_are_encoded_with_the_metadata_llamaindex_embeds(make_pipeline, encoder) -> None:
+    """MetadataMode.EMBED: what LlamaIndex's embed model would read is what polyvec
+    encodes (metadata shown, excluded keys left out); the stored text stays the node's."""
+    from llama_index.core.schema import MetadataMode
+
+    pipeline = make_pipeline("edge", fields=[{"type": "dense"}])
+    store = PolyvecVectorStore(pipeline)
+    node = TextNode(
+        id_="m",
+        text="The report is due on Friday.",
+        metadata={"author": "Ada Lovelace", "file": "x.txt"},
+        excluded_embed_metadata_keys=["file"],
+    )
+    embedded = node.get_content(metadata_mode=MetadataMode.EMBED)
+    assert "Ada Lovelace" in embedded and "x.txt" not in embedded
+    store.add([node])
+    want = encoder.encode([embedded], is_query=False, pooled=True, tokens=False).pooled[0]
+    # the stored vector is the encoding of the EMBED view: searching with it scores 1
+    hit = pipeline.search_vectors([{"dense": want.tolist()}], 1, plan="dense")[0][0]
+    assert hit.id == "m" and hit.score == pytest.approx(1.0, abs=1e-5)
+    assert hit.text == "The report is due on Friday."
+    assert store.get_nodes(node_ids=["m"])[0].get_content() == "The report is due on Friday."
+    # a node whose EMBED view is its text alone is encoded from the text, as before
+    plain = TextNode(id_="p", text="No metadata here.")
+    store.add([plain])
+    alone = encoder.encode(["No metadata here."], is_query=False, pooled=True, tokens=False)
+    top = pipeline.search_vectors([{"dense": alone.pooled[0].tolist()}], 1, plan="dense")[0][0]
+    assert top.id == "p" and top.score == pytest.approx(1.0, abs=1e-5)
 
 
 def test_delete_by_source_document_never_touches_nodes_without_one(
@@ -624,3 +691,28 @@ def test_sparse_and_hybrid_query_modes(make_pipeline, backend: str, tmp_path: Pa
     plain = PolyvecVectorStore(make_pipeline(backend, fields=[{"type": "dense"}], store=other))
     with pytest.raises(InvalidInputError, match="needs a sparse field"):
         plain.query(VectorStoreQuery(query_str="x", mode=VectorStoreQueryMode.SPARSE))
+
+
+def test_from_existing_collection_reopens_without_the_field_config(encoder, tmp_path: Path) -> None:
+    """A collection reopened by name and store alone: the manifest gives fields and plans."""
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(location=":memory:")
+    config = {
+        "fields": [{"type": "late_interaction", "name": "tokens"}, {"type": "dense"}],
+        "plans": {"funnel": "dense:4 -> tokens"},
+        "store": {"type": "qdrant", "collection": "kept"},
+    }
+    with PolyvecVectorStore(config, client=client, encoder=encoder, plan="funnel") as built:
+        built.add(make_nodes())
+        query = VectorStoreQuery(query_str="how long do cats sleep", similarity_top_k=3)
+        before = built.query(query)
+    with PolyvecVectorStore.from_existing_collection(
+        "kept", client=client, encoder=encoder, plan="funnel"
+    ) as again:
+        assert set(again.pipeline.vector_fields) == {"tokens", "dense"}
+        result = again.query(query)
+        assert result.ids == before.ids and result.similarities == before.similarities
+    client.get_collections()  # the handed-in client stays open
+    with pytest.raises(ConfigError, match="encoder handed in"):
+        PolyvecVectorStore.from_existing_collection("kept", client=client)

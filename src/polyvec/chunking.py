@@ -14,11 +14,12 @@ of another tokenizer than the encoder's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
-from polyvec.documents import Document
-from polyvec.errors import ConfigError
+from polyvec.documents import Document, as_document
+from polyvec.errors import ConfigError, InvalidInputError
 from polyvec.filters import SOURCE_KEY
 
 Offsets = list[tuple[int, int]]
@@ -129,6 +130,11 @@ class Chunker:
             return [replace(doc, frontend=frontend or None)]
         if doc.id is None:
             raise ConfigError("chunking: a document split into passages needs an id")
+        if doc.embed_text is not None:
+            raise InvalidInputError(
+                f"chunking: document {doc.id!r} has an embed_text and is longer than "
+                f"{self.max_tokens} tokens; split it before setting embed_text per passage"
+            )
         return [
             replace(doc, text=doc.text[a:b], id=f"{doc.id}#{n}", frontend=frontend or None)
             for n, (a, b) in enumerate(spans)
@@ -143,10 +149,11 @@ class Passages:
     any, then write them batch by batch, without holding the corpus in memory.
     """
 
-    documents: Iterable[Document]
+    documents: Iterable[Document | Mapping[str, Any] | str]  # as Pipeline.ingest takes them
     chunker: Chunker
     number_always: bool = False
 
     def __iter__(self) -> Iterator[Document]:
-        for doc in self.documents:
+        for position, item in enumerate(self.documents):
+            doc = as_document(item, position)
             yield from self.chunker.split(doc, number_always=self.number_always)

@@ -90,13 +90,31 @@ LimitOpt = Annotated[
 ]
 
 
+def _recorded_or_default(store: Path | None, collection: str | None) -> PipelineConfig:
+    """Without ``--config``: the config an existing collection recorded when it was built
+    (so ``query --store DIR`` searches it as built), else the defaults."""
+    from polyvec.pipeline import recorded_config
+    from polyvec.store import open_backend
+
+    cfg = load_config()
+    overrides = {"path": str(store)} if store is not None else {}
+    if collection is not None:
+        overrides["collection"] = collection
+    where = cfg.store.model_copy(update=overrides)
+    backend = open_backend(where)  # an embedded store: this reads one file, locks nothing
+    manifest = backend.stored_manifest()
+    if manifest is None or "config" not in manifest:
+        return cfg
+    return recorded_config(manifest, backend.where, where)
+
+
 def _config(
     config: Path | None,
     store: Path | None,
     collection: str | None,
     max_tokens: int | None = None,
 ) -> PipelineConfig:
-    cfg = load_yaml(config) if config else load_config()
+    cfg = load_yaml(config) if config else _recorded_or_default(store, collection)
     if max_tokens is not None:
         if max_tokens < 0:
             raise ConfigError(f"--max-tokens must be 0 or more, got {max_tokens}")

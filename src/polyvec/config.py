@@ -12,15 +12,18 @@ import difflib
 import os
 import re
 import types
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
     BaseModel,
+    Discriminator,
     Field,
     SecretStr,
     SerializeAsAny,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -205,7 +208,21 @@ class QdrantStoreConfig(_StoreConfigBase):
         return str(self.path or self.location or "a client handed in")
 
 
-StoreConfig = Annotated[EdgeStoreConfig | QdrantStoreConfig, Field(discriminator="type")]
+def _store_type(value: Any) -> Any:
+    """A ``store:`` section's kind: its ``type``, ``edge`` (the default) when left out."""
+    if isinstance(value, Mapping):
+        return value.get("type", "edge")
+    return getattr(value, "type", None)
+
+
+StoreConfig = Annotated[
+    Annotated[EdgeStoreConfig, Tag("edge")] | Annotated[QdrantStoreConfig, Tag("qdrant")],
+    Discriminator(
+        _store_type,
+        custom_error_type="store_type",
+        custom_error_message="a store is a mapping whose type is 'edge' (the default) or 'qdrant'",
+    ),
+]
 
 
 class StageConfig(StrictModel):

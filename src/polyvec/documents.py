@@ -17,12 +17,21 @@ class Document:
         frontend: a front end's own bookkeeping (e.g. LlamaIndex's serialised node and its
             source document id under ``source``), stored beside the text under a reserved
             payload key — never mixed into the user's ``metadata``.
+        embed_text: what the encoders read when it differs from ``text`` (e.g. LlamaIndex's
+            ``MetadataMode.EMBED`` view of a node: metadata, then text); ``text`` is what is
+            stored and returned. ``None``: the encoders read ``text``.
     """
 
     text: str
     id: str | int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     frontend: dict[str, Any] | None = None
+    embed_text: str | None = None
+
+    @property
+    def encoded_text(self) -> str:
+        """The text the encoders read."""
+        return self.text if self.embed_text is None else self.embed_text
 
 
 def as_document(item: Document | Mapping[str, Any] | str, position: int) -> Document:
@@ -51,6 +60,11 @@ def as_document(item: Document | Mapping[str, Any] | str, position: int) -> Docu
     if not isinstance(doc.text, str):
         raise InvalidInputError(
             f"document #{position}: text must be a str, got {type(doc.text).__name__}"
+        )
+    if doc.embed_text is not None and not isinstance(doc.embed_text, str):
+        raise InvalidInputError(
+            f"document #{position}: embed_text must be a str or None, got "
+            f"{type(doc.embed_text).__name__}"
         )
     if not isinstance(doc.metadata, dict):
         raise InvalidInputError(f"document #{position}: metadata must be a dict")

@@ -6,6 +6,8 @@ framework's types; everything else they share comes from here:
 * :func:`open_pipeline` — one way to build from a :class:`~polyvec.Pipeline` (used as is,
   never closed), a ``PipelineConfig``, a config dict, a YAML path, or an existing
   ``QdrantClient`` (+ collection name); the front end owns what it built.
+* :func:`reopen_pipeline` — a collection reopened from its manifest alone (a front end's
+  ``from_existing_collection``).
 * :class:`OwnsPipeline` — ``close()`` / ``with`` close the pipeline only when owned.
 * :class:`SearchDefaults` — a front end's default ``k``, ``filter``, ``plan`` and
   ``limits``, merged with a call's the same way everywhere: a call's ``k``, ``filter`` and
@@ -19,10 +21,10 @@ framework's types; everything else they share comes from here:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from polyvec.config import PipelineConfig, load_config, load_yaml
 from polyvec.errors import InvalidInputError
@@ -40,6 +42,8 @@ PipelineSource: TypeAlias = Pipeline | PipelineConfig | Mapping[str, Any] | str 
 """What a front end is built from: a pipeline, a config (object or dict) or a YAML path."""
 
 PlanArg: TypeAlias = Stage | str | None
+
+_Front = TypeVar("_Front", bound="OwnsPipeline")
 
 
 def config_from(
@@ -115,6 +119,40 @@ def open_pipeline(
         config or load_config(), encoder=encoder, store=store, client=client, aclient=aclient
     )
     return pipeline, True
+
+
+def reopen_pipeline(
+    collection_name: str,
+    store: Mapping[str, Any] | None = None,
+    *,
+    encoder: Encoder | None = None,
+    client: Any = None,
+    aclient: Any = None,
+) -> Pipeline:
+    """A front end's ``from_existing_collection``: the named collection, opened with the
+    configuration its manifest records (:meth:`Pipeline.from_existing`).
+
+    ``store``: its ``store:`` section without the collection (default: a ``qdrant`` store
+    on ``client``/``aclient`` when one is given, else the embedded default).
+    """
+    if store is None:
+        handed_in = client is not None or aclient is not None
+        store = {"type": "qdrant"} if handed_in else {}
+    return Pipeline.from_existing(
+        {**store, "collection": collection_name}, encoder=encoder, client=client, aclient=aclient
+    )
+
+
+def owning(pipeline: Pipeline, build: Callable[[Pipeline], _Front]) -> _Front:
+    """The front end ``build`` makes over ``pipeline``, owning it: closed here if building
+    fails, else when the front end closes."""
+    try:
+        front = build(pipeline)
+    except BaseException:
+        pipeline.close()
+        raise
+    front._owns_pipeline = True
+    return front
 
 
 class OwnsPipeline:

@@ -163,6 +163,7 @@ class Pipeline:
                 typo in a path must not answer from a new, empty collection).
         """
         self.config = config
+        self._encoder_given = encoder is not None
         self.last_ingest_skipped = 0  # documents the last ingest found stored unchanged
         self.last_ingest_truncated = 0  # documents the last ingest's model cut at its window
         self.store = store or open_backend(config.store, client=client, aclient=aclient)
@@ -228,6 +229,42 @@ class Pipeline:
         """Build from a YAML file (read with ``yaml.safe_load``)."""
         return cls(load_yaml(path), **kwargs)
 
+    @classmethod
+    def from_existing(
+        cls,
+        store: Mapping[str, Any] | Any = None,
+        *,
+        encoder: Encoder | None = None,
+        client: Any = None,
+        aclient: Any = None,
+        **overrides: Any,
+    ) -> Pipeline:
+        """Reopen a collection with the configuration recorded in its manifest.
+
+        Args:
+            store: its ``store:`` section (a dict or a store config; default: the embedded
+                store in ``./polyvec_data``, collection ``polyvec``).
+            encoder: the encoder, for a collection built with one handed in (e.g. a
+                LangChain ``Embeddings``): a manifest cannot rebuild it.
+            client, aclient: existing Qdrant clients for a ``qdrant`` store (never closed).
+            overrides: top-level config keys replacing the recorded ones, e.g. ``plans=``,
+                ``default_plan=``; a dict for ``encoder`` or ``chunking`` is merged over
+                the recorded section (``encoder={"device": "cuda"}``).
+
+        A missing collection is refused (:class:`~polyvec.errors.CollectionNotFoundError`),
+        creating nothing; so is one built before polyvec recorded its configuration.
+        """
+        store_config = load_config({} if store is None else {"store": store}).store
+        backend = open_backend(store_config, client=client, aclient=aclient)
+        try:
+            config = recorded_config(
+                backend.require_existing(), backend.where, store_config, encoder, overrides
+            )
+            return cls(config, encoder=encoder, store=backend, create=False)
+        except BaseException:
+            backend.close()
+            raise
+
     def _payload_indexes(self) -> dict[str, models.PayloadSchemaType]:
         indexes = dict(BUILTIN_PAYLOAD_INDEXES)
         for key, kind in self.config.store.payload_indexes.items():
@@ -247,6 +284,10 @@ class Pipeline:
             "encoder": self._encoder_info.fingerprint,
             "fields": {name: vf.manifest() for name, vf in self.vector_fields.items()},
             "adapters": {a.name: a.manifest() for a in self.adapters},
+            # what rebuilds this pipeline on the collection (Pipeline.from_existing); not
+            # checked on open: plans and chunking may change, the parts above may not
+            "config": self.config.model_dump(mode="json", exclude={"store"})
+            | ({"encoder": None} if self._encoder_given else {}),
             # what each setting defaults to, so collections built before a setting existed
             # still open when it is left at its default (see store.manifest.differences)
             "defaults": {
@@ -271,7 +312,9 @@ class Pipeline:
             payload = json_payload(payload)
         except InvalidInputError as err:
             raise InvalidInputError(f"document #{position} (id {doc.id!r}): {err}") from None
-        content = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        # what the encoders read is part of the content: other embed_text, other vectors
+        hashed = payload if doc.embed_text is None else {**payload, "embed": doc.embed_text}
+        content = json.dumps(hashed, sort_keys=True, ensure_ascii=False).encode("utf-8")
         payload[HASH_KEY] = hashlib.sha256(content).hexdigest()
         return payload
 
@@ -279,7 +322,7 @@ class Pipeline:
         self, docs: Sequence[Document], payloads: Sequence[dict[str, Any]]
     ) -> list[models.PointStruct]:
         pooled, tokens = self._needs(self.adapters)
-        texts = [d.text for d in docs]
+        texts = [d.encoded_text for d in docs]
         encoded = self._encode_documents(texts, pooled, tokens) if pooled or tokens else Encoded()
         encoded.texts = texts
         self.last_ingest_truncated += encoded.truncated
@@ -436,7 +479,7 @@ class Pipeline:
 
         return Chunker(offsets, settings.max_tokens or window, settings.overlap)
 
-    def passages(self, documents: Iterable[Document]) -> Passages:
+    def passages(self, documents: Iterable[Document | Mapping[str, Any] | str]) -> Passages:
         """``documents`` split by :meth:`chunker` into passages (lazily, re-iterable): a
         document that fits keeps its id, a longer one becomes ``<id>#0``, ``<id>#1``, ...;
         each passage carries its document as its source (see :meth:`replace_sources`)."""
@@ -634,7 +677,8 @@ class Pipeline:
         else:
             vectors = [self._query_vectors(stage, v, i) for i, v in enumerate(vectors)]
         builder = QueryBuilder(self.vector_fields, with_params=self.store.accepts_search_params)
-        return stage, list(vectors), [builder.request(stage, v, k, flt) for v in vectors]
+        limit = _fetch_limit(stage, k)
+        return stage, list(vectors), [builder.request(stage, v, limit, flt) for v in vectors]
 
     def _query_vectors(
         self, stage: Stage, given: Mapping[str, Any], position: int
@@ -681,7 +725,7 @@ class Pipeline:
         """:meth:`search_batch` with query vectors already computed (one dict of field name ->
         vector per query, as :meth:`encode_queries` returns them)."""
         stage, vectors, requests = self._requests(None, k, filter, plan, limits, ids, vectors)
-        return self._scored(stage, vectors, self.store.query_batch(requests))
+        return self._scored(stage, vectors, self.store.query_batch(requests), k)
 
     def search_batch(
         self,
@@ -695,25 +739,36 @@ class Pipeline:
     ) -> list[list[Hit]]:
         """:meth:`search` for many queries: encoded in one batch, sent as one request."""
         stage, vectors, requests = self._requests(queries, k, filter, plan, limits, ids)
-        return self._scored(stage, vectors, self.store.query_batch(requests))
+        return self._scored(stage, vectors, self.store.query_batch(requests), k)
 
     def _scored(
-        self, stage: Stage, vectors: Sequence[dict[str, Any]], results: list[list[Hit]]
+        self,
+        stage: Stage,
+        vectors: Sequence[dict[str, Any]],
+        results: list[list[Hit]],
+        k: int | None = None,
     ) -> list[list[Hit]]:
-        """Each query's hits with their relevance in [0, 1]."""
+        """Each query's hits with their relevance in [0, 1]; with ``k``, ranked by score,
+        equal scores by id (see :func:`_fetch_limit`), the first ``k``."""
+        if k is not None:
+            results = [sorted(hits, key=_rank_key)[:k] for hits in results]
         return [self._relevance(stage, v, hits) for v, hits in zip(vectors, results, strict=True)]
 
-    def dense_field(self, field: str | None = None) -> str:
-        """The dense field a single query vector searches (MMR, search by vector):
-        ``field``, or the first dense field."""
-        dense = [n for n, f in self.vector_fields.items() if f.kind == "dense"]
-        if field is None and dense:
-            return dense[0]
-        if field in dense:
+    def dense_field(self, field: str | None = None, *, tokens: bool = False) -> str:
+        """The field one query vector searches (search by vector; with ``tokens``, MMR):
+        ``field``, else the first dense field (with ``tokens``, else the first token
+        field)."""
+        kinds = ("dense", "multivector") if tokens else ("dense",)
+        usable = [n for kind in kinds for n, f in self.vector_fields.items() if f.kind == kind]
+        if field is None and usable:
+            return usable[0]
+        if field in usable:
             return field
+        need = "a dense or token field" if tokens else "a dense field (type dense or matryoshka)"
+        purpose = "MMR" if tokens else "search by vector"
         raise InvalidInputError(
-            f"MMR and search by vector need a dense field (type dense or matryoshka); "
-            f"{'the pipeline has none' if not dense else f'{field!r} is not one of {dense}'}"
+            f"{purpose} needs {need}; "
+            f"{'the pipeline has none' if not usable else f'{field!r} is not one of {usable}'}"
         )
 
     def search_mmr(
@@ -729,9 +784,11 @@ class Pipeline:
         vector: Any = None,
     ) -> list[Hit]:
         """``k`` documents relevant to ``query`` and unlike each other: Qdrant's maximal
-        marginal relevance over the ``fetch_k`` nearest on a dense field (``field``, default
-        the first). ``lambda_mult``: 1 ranks by relevance only, 0 by diversity only.
-        ``vector``: the query's vector of that field instead of ``query``'s text."""
+        marginal relevance over the ``fetch_k`` nearest on one field: ``field``, default the
+        first dense field, else the first token field (then relevance and the likeness of
+        two documents are MaxSim). ``lambda_mult``: 1 ranks by relevance only, 0 by
+        diversity only. ``vector``: the query's vector(s) of that field instead of
+        ``query``'s text."""
         _check_k(k)
         if not isinstance(fetch_k, int) or isinstance(fetch_k, bool) or fetch_k < k:
             raise InvalidInputError(f"fetch_k must be an int of at least k ({k}), got {fetch_k!r}")
@@ -739,7 +796,7 @@ class Pipeline:
             raise InvalidInputError(
                 f"lambda_mult must lie in [0, 1] (1: relevance only), got {lambda_mult!r}"
             )
-        stage = Stage(self.dense_field(field))
+        stage = Stage(self.dense_field(field, tokens=True))
         flt = all_of(to_filter(filter), _restrict(ids))
         if vector is None:
             vectors = self.encode_queries([query], stage)[0]
@@ -770,7 +827,7 @@ class Pipeline:
         stage, vectors, requests = await asyncio.to_thread(
             self._requests, queries, k, filter, plan, limits, ids
         )
-        return self._scored(stage, vectors, await self.store.aquery_batch(requests))
+        return self._scored(stage, vectors, await self.store.aquery_batch(requests), k)
 
     async def asearch(self, query: str, k: int = 10, **kwargs: Any) -> list[Hit]:
         return (await self.asearch_batch([query], k, **kwargs))[0]
@@ -821,6 +878,57 @@ class Pipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _fetch_limit(stage: Stage, k: int) -> int:
+    """How many hits to ask the engine for, to return the best ``k`` of a plan.
+
+    Fused scores tie often (RRF: a document third in one list scores as one third in the
+    other), and engines order ties as they happen to meet them: Qdrant Edge differently
+    from run to run (89 of SciFact's 300 queries changed order between two identical
+    searches). So a fused root returns its whole candidate pool and polyvec ranks it, by
+    score, then by id: one answer, run after run and on every backend.
+    """
+    if not stage.fusion:
+        return k
+    pool = sum(child.candidate_limit() or k for child in stage.prefetch)
+    return max(k, pool)
+
+
+def _rank_key(hit: Hit) -> tuple[float, str]:
+    """Best score first; equal scores by id (a deterministic, backend-free order)."""
+    return (-(hit.score if hit.score is not None else float("-inf")), str(hit.id))
+
+
+def recorded_config(
+    manifest: Mapping[str, Any],
+    where: str,
+    store: Any,
+    encoder: Encoder | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> PipelineConfig:
+    """The pipeline config a collection's manifest records, on ``store``, with
+    ``overrides`` (see :meth:`Pipeline.from_existing`)."""
+    recorded = manifest.get("config")
+    if not isinstance(recorded, dict):
+        raise ConfigError(
+            f"the collection {where} was built before polyvec recorded its configuration in "
+            "the manifest; open it with the config it was built with (`polyvec info` shows "
+            "its fields and encoder)"
+        )
+    raw = dict(recorded)
+    if raw.get("encoder") is None:
+        if encoder is None:
+            raise ConfigError(
+                f"the collection {where} was built with an encoder handed in "
+                f"({manifest.get('encoder')}); pass the same encoder= to reopen it"
+            )
+        raw.pop("encoder")
+    for key, value in (overrides or {}).items():
+        merge = isinstance(value, Mapping) and isinstance(raw.get(key), dict)
+        raw[key] = {**raw[key], **value} if merge else value
+    raw["store"] = store
+    return load_config(raw)
 
 
 def _point_ids(ids: Sequence[str | int], where: str) -> list[str]:

@@ -105,7 +105,12 @@ class Stage:
         """A one-line human-readable form, e.g. ``fde(200) -> tokens(k)``."""
         own = f"{self.field}({self.limit if self.limit is not None else 'k'})"
         if self.fusion:
-            inner = ", ".join(child.describe() for child in self.prefetch)
+            # padded: describe() also names plans whose weights are being refused
+            weights = [*(self.weights or ()), *([None] * len(self.prefetch))]
+            inner = ", ".join(
+                child.describe() + (f" * {w:g}" if w is not None else "")
+                for child, w in zip(self.prefetch, weights, strict=False)
+            )
             options = f"k={self.rrf_k}; " if self.fusion == "rrf" and self.rrf_k != RRF_K else ""
             limit = f":{self.limit}" if self.limit is not None else ""
             return f"{self.fusion}({options}{inner}){limit}"
@@ -133,12 +138,13 @@ def chain(*stages: Stage) -> Stage:
 
 
 FUSIONS = ("rrf", "dbsf")
-_TOKEN = re.compile(r"\s*(->|>|\(|\)|,|;|:|=|[A-Za-z_][\w\-]*|\d+(?:\.\d+)?)")
+_TOKEN = re.compile(r"\s*(->|>|\(|\)|,|;|:|=|\*|[A-Za-z_][\w\-]*|\d+(?:\.\d+)?)")
 
 
 class _Parser:
     """``plan := chain``; ``chain := item ('->' item)*``; ``item := name [':' N | '(' N ')']
-    | fusion ['(' ['k=' N ';'] chain (',' chain)* ')'] [':' N]``."""
+    | fusion '(' ['k=' N ';'] child (',' child)* ')' [':' N]``; ``child := chain ['*' W]``
+    (``W``: the child's RRF weight, default 1)."""
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -212,21 +218,47 @@ class _Parser:
             self.at += 2
             rrf_k = self.number()
             self.take(";")
-        children = [self.chain()]
+        children, weights = [self.chain()], [self.weight()]
         while self.peek() == ",":
             self.take()
             children.append(self.chain())
+            weights.append(self.weight())
         self.take(")")
         limit = None
         if self.peek() == ":":
             self.take()
             limit = self.number()
-        return Stage(field=name, limit=limit, prefetch=tuple(children), fusion=name, rrf_k=rrf_k)  # type: ignore[arg-type]
+        weighted = (
+            None
+            if all(w is None for w in weights)
+            else tuple(1.0 if w is None else w for w in weights)
+        )
+        return Stage(
+            field=name,
+            limit=limit,
+            prefetch=tuple(children),
+            fusion=name,  # type: ignore[arg-type]
+            rrf_k=rrf_k,
+            weights=weighted,
+        )
+
+    def weight(self) -> float | None:
+        """A fused child's ``* W`` (``None``: none written)."""
+        if self.peek() != "*":
+            return None
+        self.take()
+        token = self.take()
+        try:
+            return float(token)
+        except ValueError:
+            self.fail(f"expected a weight after '*', found {token!r}")
+            raise
 
 
 def parse_plan(text: str) -> Stage:
     """Parse the string form: ``"fde:200 -> tokens"`` (``name(200)`` is accepted too),
-    ``"rrf(bm25:100, dense:100 -> tokens:100)"``, ``"rrf(k=2; bm25:200, fde:200) -> tokens"``."""
+    ``"rrf(bm25:100, dense:100 -> tokens:100)"``, ``"rrf(k=2; bm25:200, fde:200) -> tokens"``,
+    with RRF weights ``"rrf(bm25:100 * 0.3, dense:100 -> tokens:100 * 0.7)"``."""
     parser = _Parser(text)
     if not parser.tokens:
         parser.fail("it is empty")

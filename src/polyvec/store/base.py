@@ -132,15 +132,18 @@ class Store(ABC):
         self.fields = {f.name: f for f in fields}
         return stored is None
 
-    def require_existing(self) -> None:
-        """Refuse a collection that does not exist (:class:`CollectionNotFoundError`)."""
+    def require_existing(self) -> dict[str, Any]:
+        """The stored manifest of an existing collection; a missing one is refused
+        (:class:`CollectionNotFoundError`)."""
         with self._boundary("find the collection"):
-            if self.stored_manifest() is None:
+            manifest = self.stored_manifest()
+            if manifest is None:
                 raise CollectionNotFoundError(
                     f"there is no collection {self.where}; nothing was created. Check the "
                     "store path (a relative path is read from the current folder) and the "
                     "collection name, or ingest documents first"
                 )
+            return manifest
 
     @abstractmethod
     def stored_manifest(self) -> dict[str, Any] | None:

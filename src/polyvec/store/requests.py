@@ -208,7 +208,8 @@ class QueryBuilder:
         lambda_mult: float,
         flt: models.Filter | None = None,
     ) -> models.QueryRequest:
-        """Qdrant's maximal marginal relevance on one dense field: of the ``candidates``
+        """Qdrant's maximal marginal relevance on one dense or token field (similarities:
+        the field's distance, MaxSim for tokens): of the ``candidates``
         nearest, ``k`` chosen one by one, each weighing its similarity to the query
         (``lambda_mult``, LangChain's name) against its similarity to those already chosen
         (Qdrant's ``diversity`` is ``1 - lambda_mult``)."""
