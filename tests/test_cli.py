@@ -94,6 +94,58 @@ def test_eval_on_a_tiny_beir_folder(config: Path, tmp_path: Path) -> None:
         assert row["latency_p95_ms"] >= row["latency_p50_ms"] > 0
 
 
+def test_eval_subset_and_report(config: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """--subset N: every judged document, then the corpus in file order, in a collection
+    of its own; --report DIR: the table as Markdown and JSON, and the two plots."""
+    beir = tmp_path / "beir"
+    beir.mkdir()
+    texts = ["Cats purr.", "Qdrant stores vectors.", "Rust is fast.", "Dogs bark.", "Tea."]
+    (beir / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": f"d{i}", "text": t}) for i, t in enumerate(texts))
+    )
+    (beir / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "barking dogs"}))
+    (beir / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq\td3\t1\n")
+    out_dir = tmp_path / "report"
+    args = ["eval", str(beir), "-c", str(config), "--plan", "tokens", "--plan", "funnel"]
+    run(*args, "--subset", "2", "--report", str(out_dir))
+    report = json.loads((out_dir / "report.json").read_text())
+    assert [r["plan"] for r in report["rows"]] == ["tokens", "funnel"]
+    assert all(r["ndcg10"] == pytest.approx(1.0) for r in report["rows"])
+    assert all(r["bytes_per_doc"] > 0 and r["ingest_docs_per_s"] > 0 for r in report["rows"])
+    assert "5 documents" not in report["settings"]["data"]  # two: d3 (judged), then d0
+    assert "2 documents, subset of 2" in report["settings"]["data"]
+    assert "cli-subset2" in report["settings"]["collection"]
+    table = (out_dir / "report.md").read_text()
+    assert "| `tokens` | 1.0000 |" in table and "| `funnel` | 1.0000 |" in table
+    assert (out_dir / "quality_latency.png").stat().st_size > 0
+    assert (out_dir / "quality_bytes.png").stat().st_size > 0
+    store = ["--store", str(tmp_path / "store"), "--collection", "cli-subset2"]
+    assert json.loads(run("info", *store))["count"] == 2
+    # a second run encodes nothing: no ingest rate to report
+    run(*args, "--subset", "2", "--report", str(out_dir))
+    assert json.loads((out_dir / "report.json").read_text())["rows"][0]["ingest_docs_per_s"] is None
+    code, err = main_exit(monkeypatch, capsys, *args, "--subset", "0")
+    assert code == 2 and "--subset must be a positive number" in err
+
+
+def test_a_subset_holds_every_judged_document_and_is_fixed() -> None:
+    from polyvec.eval import load_beir
+    from tests.conftest import shared_dataset
+
+    dataset = load_beir(shared_dataset("scifact"))
+    judged = {d for relevant in dataset.qrels.values() for d in relevant}
+    subset = dataset.with_subset(1500)
+    assert subset.subset is not None and len(subset.subset) == 1500
+    assert judged <= subset.subset
+    assert subset.subset == dataset.with_subset(1500).subset  # no randomness
+    first = [d.id for d in subset.corpus()][:3]
+    assert first == [d for d in (str(d.id) for d in dataset.corpus()) if d in subset.subset][:3]
+    from polyvec import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"smaller than the .* judged documents"):
+        dataset.with_subset(10)
+
+
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     import subprocess
     import sys

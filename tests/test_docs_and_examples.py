@@ -112,3 +112,38 @@ def test_every_python_block_of_a_section_runs(
     assert blocks
     for block in blocks:
         assert _run_offline(["-c", block], tmp_path).strip().endswith(printed)
+
+
+def test_the_checked_in_json_schema_is_the_code_s(tmp_path: Path) -> None:
+    """docs/polyvec.schema.json is what `polyvec schema` prints (regenerate it with
+    `polyvec schema > docs/polyvec.schema.json`); shipped configs validate against it, and
+    what the config refuses the schema refuses too."""
+    import json
+
+    import jsonschema
+
+    from polyvec.config import json_schema
+
+    checked_in = json.loads((ROOT / "docs" / "polyvec.schema.json").read_text())
+    assert checked_in == json.loads(json.dumps(json_schema())), (
+        "docs/polyvec.schema.json is stale: run `polyvec schema > docs/polyvec.schema.json`"
+    )
+    validator = jsonschema.Draft202012Validator(checked_in)
+    shipped = [*ROOT.glob("examples/*.yaml"), *ROOT.glob("benchmarks/configs/*.yaml")]
+    assert shipped
+    for path in shipped:
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, f"{path.name}: {errors[0].message}"
+    for bad in (
+        {"fields": [{"type": "dense", "dimm": 3}]},
+        {"fields": [{"type": "nope"}]},
+        {"store": {"type": "edge", "pth": "x"}},
+        {"chunking": {"mode": "cut"}},
+    ):
+        assert list(validator.iter_errors(bad)), bad
+        with pytest.raises(Exception, match="invalid polyvec config"):
+            load_config(bad)
+    out = subprocess.run(
+        [sys.executable, "-m", "polyvec.cli", "schema"], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out) == checked_in

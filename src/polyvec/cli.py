@@ -354,6 +354,18 @@ def evaluate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per plan.")
     ] = False,
+    subset: Annotated[
+        int | None,
+        typer.Option(
+            "--subset",
+            help="Evaluate on N documents: every judged one, then the corpus in file order "
+            "(into the collection NAME-subsetN unless --collection is given).",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write report.md, report.json and plots into DIR."),
+    ] = None,
 ) -> None:
     """nDCG@10, Recall@100, MRR@10 and query latency of plans on a BEIR folder.
 
@@ -361,26 +373,47 @@ def evaluate(
     longer than the encoder's window split into passages; a document ranks by its best one.
     """
     from polyvec.eval import evaluate as run_eval
-    from polyvec.eval import ingest_corpus, load_beir
+    from polyvec.eval import ingest_corpus, load_beir, plan_bytes_per_document
+    from polyvec.report import ReportRow, write_report
 
     dataset = load_beir(data, split)
+    if subset is not None:
+        if subset < 1:
+            raise ConfigError(f"--subset must be a positive number of documents, got {subset}")
+        dataset = dataset.with_subset(subset)
+        if collection is None:
+            collection = f"{_config(config, store, None).store.collection}-subset{subset}"
+    rows = []
     with _open(config, store, collection, create=True, max_tokens=max_tokens) as pipeline:
         done = ingest_corpus(pipeline, dataset)
         typer.echo(
-            f"corpus: {done.written} passages ingested in {done.seconds:.0f} s, "
-            f"{done.already_stored} already stored with the same content",
+            f"corpus: {done.documents} documents; {done.written} passages ingested in "
+            f"{done.seconds:.0f} s, {done.already_stored} already stored with the same content",
             err=True,
         )
         _warn_truncated(pipeline)
         for name in plan or [None]:  # type: ignore[list-item]
             result = run_eval(pipeline, dataset, plan=name, limits=_limits(limit))
-            described = pipeline.plan(name, _limits(limit)).describe()
+            stage = pipeline.plan(name, _limits(limit))
+            described = stage.describe()
             summary = {
                 "data": str(data),
                 "plan": described,
                 "queries": len(dataset.queries),
                 **result.summary(),
             }
+            rows.append(
+                ReportRow(
+                    plan=name or described,
+                    ndcg10=result.metrics["ndcg@10"],
+                    recall100=result.metrics["recall@100"],
+                    mrr10=result.metrics["mrr@10"],
+                    p50_ms=result.p50_ms,
+                    p95_ms=result.p95_ms,
+                    bytes_per_doc=plan_bytes_per_document(pipeline, stage, done.documents),
+                    ingest_docs_per_s=done.docs_per_s,
+                )
+            )
             if as_json:
                 typer.echo(json.dumps(summary))
             else:
@@ -389,6 +422,26 @@ def evaluate(
                     f"nDCG@10={result.metrics['ndcg@10']:.4f}  Recall@100={result.metrics['recall@100']:.4f}  "
                     f"MRR@10={result.metrics['mrr@10']:.4f}  p50={result.p50_ms:.1f} ms  p95={result.p95_ms:.1f} ms"
                 )
+        if report is not None:
+            settings = {
+                "data": f"{data} ({done.documents} documents"
+                + (f", subset of {subset}" if subset else "")
+                + f", {len(dataset.queries)} {split} queries)",
+                "collection": pipeline.store.where,
+                "encoder": pipeline.config.encoder.model,
+                "chunking": pipeline.config.chunking.mode,
+                "latency": "per query, one at a time: encode + search (p50, p95)",
+            }
+            for path in write_report(rows, report, f"polyvec eval: {data.name}", settings):
+                typer.echo(f"wrote {path}", err=True)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON schema of a pipeline config (for editors and CI checks)."""
+    from polyvec.config import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
 
 
 def _read_queries(path: Path) -> list[str]:

@@ -444,6 +444,29 @@ def format_errors(
     return "; ".join(lines)
 
 
+def json_schema() -> dict[str, Any]:
+    """The JSON schema of a pipeline config (what ``polyvec schema`` prints).
+
+    Generated from the pydantic models; ``fields`` items are one of the registered
+    adapters' configs, told apart by ``type`` (the config validates them through the
+    registry, so plugins' adapters appear here too).
+    """
+    from pydantic import create_model
+
+    configs = tuple(registry.adapters.resolve(name).Config for name in registry.adapters.names())
+    item: Any = Annotated[Union[configs], Field(discriminator="type")]  # noqa: UP007
+    shape = create_model(
+        "PipelineConfig",
+        __base__=PipelineConfig,
+        __doc__=PipelineConfig.__doc__,
+        fields=(list[item], Field(default_factory=lambda: [{"type": "late_interaction"}])),
+    )
+    schema: dict[str, Any] = shape.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "polyvec pipeline config"
+    return schema
+
+
 def load_config(
     data: PipelineConfig | dict[str, Any] | None = None, **overrides: Any
 ) -> PipelineConfig:

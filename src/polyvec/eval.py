@@ -46,12 +46,17 @@ def read_beir_corpus(path: str | Path) -> Iterator[Document]:
 
 @dataclass(frozen=True)
 class BeirCorpus:
-    """A BEIR ``corpus.jsonl``, read from disk each time it is iterated (never held whole)."""
+    """A BEIR ``corpus.jsonl``, read from disk each time it is iterated (never held whole);
+    with ``only``, just those documents (a subset), in file order."""
 
     path: Path
+    only: frozenset[str] | None = None
 
     def __iter__(self) -> Iterator[Document]:
-        return read_beir_corpus(self.path)
+        documents = read_beir_corpus(self.path)
+        if self.only is None:
+            return documents
+        return (d for d in documents if str(d.id) in self.only)
 
     def ids(self) -> Iterator[str]:
         for doc in self:
@@ -65,13 +70,38 @@ class BeirDataset:
     folder: Path
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
+    subset: frozenset[str] | None = None  # the documents of a subset (see with_subset)
 
     @property
     def corpus_path(self) -> Path:
         return self.folder / "corpus.jsonl"
 
     def corpus(self) -> BeirCorpus:
-        return BeirCorpus(self.corpus_path)
+        return BeirCorpus(self.corpus_path, self.subset)
+
+    def with_subset(self, size: int) -> BeirDataset:
+        """The same queries over a fixed subset of ``size`` documents: every document judged
+        for one of them first, then the rest of ``corpus.jsonl`` in file order.
+
+        The sample is the same on every run and machine (no randomness), and every judged
+        document is in it, so metrics stay comparable between systems; absolute figures run
+        higher than on the whole corpus (fewer distractors).
+
+        Raises:
+            InvalidInputError: ``size`` is below the number of judged documents.
+        """
+        judged = {d for relevant in self.qrels.values() for d in relevant}
+        chosen = {d for d in BeirCorpus(self.corpus_path).ids() if d in judged}
+        if size < len(chosen):
+            raise InvalidInputError(
+                f"--subset {size} is smaller than the {len(chosen)} judged documents of "
+                f"{self.folder}; a subset holds all of them: use at least {len(chosen)}"
+            )
+        for doc_id in BeirCorpus(self.corpus_path).ids():
+            if len(chosen) >= size:
+                break
+            chosen.add(doc_id)
+        return BeirDataset(self.folder, self.queries, self.qrels, frozenset(chosen))
 
 
 def load_beir(folder: str | Path, split: str = "test") -> BeirDataset:
@@ -182,6 +212,18 @@ def evaluate(
     return EvalResult(score_run(run, dataset.qrels), latencies, run)
 
 
+def plan_bytes_per_document(pipeline: Any, stage: Any, documents: int) -> float | None:
+    """Bytes per corpus document of the fields a plan reads (vectors, quantized copies,
+    indexes; see :mod:`polyvec.sizes`), over all its passages; ``None`` when empty."""
+    from polyvec.sizes import bytes_per_document
+
+    names = sorted(stage.fields())
+    per_point = bytes_per_document(pipeline.store, {n: pipeline.vector_fields[n] for n in names})
+    if not per_point or not documents:
+        return None
+    return float(sum(per_point[n]["total"] for n in names) * pipeline.count() / documents)
+
+
 @dataclass(frozen=True)
 class CorpusIngest:
     """What :func:`ingest_corpus` did: passages written now, and found already stored."""
@@ -189,6 +231,15 @@ class CorpusIngest:
     written: int
     already_stored: int
     seconds: float
+    documents: int = 0  # corpus documents (a document may be several passages)
+
+    @property
+    def docs_per_s(self) -> float | None:
+        """Documents encoded and written per second; ``None`` unless this run encoded the
+        whole corpus (a resumed or skipped ingest has no rate to report)."""
+        if not self.written or self.already_stored or self.seconds <= 0:
+            return None
+        return self.documents / self.seconds
 
 
 def ingest_corpus(pipeline: Pipeline, dataset: BeirDataset) -> CorpusIngest:
@@ -218,4 +269,6 @@ def ingest_corpus(pipeline: Pipeline, dataset: BeirDataset) -> CorpusIngest:
     written = len(ids) - pipeline.last_ingest_skipped
     if written:
         pipeline.optimize()
-    return CorpusIngest(written, pipeline.last_ingest_skipped, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    documents = sum(1 for _ in corpus.ids())
+    return CorpusIngest(written, pipeline.last_ingest_skipped, seconds, documents)
