@@ -400,7 +400,7 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
 
     def _search_args(self, k: int, kwargs: dict[str, Any], where: str) -> dict[str, Any]:
         _only(kwargs, ("filter", "plan", "limits"), where)
-        return self._defaults.merged(k=k, **kwargs)
+        return self._defaults.merged(self._pipeline, k=k, **kwargs)
 
     # --- writing -----------------------------------------------------------------------
 
@@ -797,7 +797,7 @@ class PolyvecRetriever(OwnsPipeline, BaseRetriever):
         defaults = SearchDefaults(
             k=self.k, filter=self.filter, plan=self.plan, limits=self.limits or {}
         )
-        return defaults.merged(**kwargs)
+        return defaults.merged(self.pipeline, **kwargs)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any

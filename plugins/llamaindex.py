@@ -444,6 +444,7 @@ class PolyvecVectorStore(OwnsPipeline, BasePydanticVectorStore):
             "query": query.query_str,
             "vector": vector,
             **self._defaults.merged(
+                self._pipeline,
                 k=query.similarity_top_k,
                 filter=flt,
                 plan=self._mode_plan(query) or kwargs.get("plan"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -95,23 +96,34 @@ def test_the_documented_fusion_plans_are_valid(encoder, tmp_path: Path) -> None:
         assert pipeline.plan("fused_candidates").prefetch[0].candidate_limit() == 400
 
 
-@pytest.mark.parametrize(
-    ("doc", "heading", "printed"),
-    [
-        ("langchain.md", "## Coming from langchain-qdrant", "Qdrant stores vectors."),
-        ("configuration.md", "## Reopening a collection", "Qdrant stores vectors."),
-    ],
-)
-def test_every_python_block_of_a_section_runs(
-    doc: str, heading: str, printed: str, tmp_path: Path
-) -> None:
-    """Each ``python`` block of the section runs offline, as written, in a fresh folder."""
-    text = (ROOT / "docs" / doc).read_text()
-    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
-    assert blocks
-    for block in blocks:
-        assert _run_offline(["-c", block], tmp_path).strip().endswith(printed)
+_STORES = shutil.ignore_patterns("polyvec_data", "__pycache__")
+SKIP_MARK = "<!-- not executed:"  # put before a block that cannot run offline, with why
+DOCUMENTS = ["README.md", *sorted(p.name for p in (ROOT / "docs").glob("*.md"))]
+
+
+def python_blocks(text: str) -> list[str]:
+    """The ``python`` code blocks of a Markdown text, except those marked not executed."""
+    blocks = []
+    for match in re.finditer(r"^( *)```python\n(.*?)^\1```", text, re.S | re.M):
+        before = text[: match.start()].rstrip().splitlines()[-1:] or [""]
+        if not before[0].strip().startswith(SKIP_MARK):
+            indent = len(match.group(1))
+            blocks.append("\n".join(line[indent:] for line in match.group(2).splitlines()))
+    return blocks
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS)
+def test_every_python_block_of_the_docs_runs(doc: str, tmp_path: Path) -> None:
+    """Every ``python`` block of the README and docs/ runs offline as written: a file's
+    blocks in order, in one fresh process (later blocks may use earlier ones' names), in an
+    empty folder holding a copy of the repository's examples/."""
+    path = ROOT / doc if doc == "README.md" else ROOT / "docs" / doc
+    blocks = python_blocks(path.read_text())
+    if not blocks:
+        pytest.skip(f"{doc} has no python block")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=_STORES)
+    script = "\n\n".join(f"# --- block {n} of {doc}\n{b}" for n, b in enumerate(blocks, 1))
+    _run_offline(["-c", script], tmp_path)
 
 
 def test_the_checked_in_json_schema_is_the_code_s(tmp_path: Path) -> None:

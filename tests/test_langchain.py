@@ -615,3 +615,15 @@ def test_the_indexing_api_adds_nothing_twice_and_cleans_up(make_pipeline) -> Non
         "Cats nap.",
         "Qdrant stores vectors.",
     ]
+
+
+def test_store_wide_limits_give_way_to_a_calls_own_plan(pipeline: Pipeline) -> None:
+    """A default {"dense": 2} serves the default plan; a call's plan without a dense stage
+    is not refused for it; a call's own limits are still checked against its plan."""
+    store = PolyvecVectorStore(pipeline, plan="funnel", limits={"dense": 2})
+    assert len(store.similarity_search("late interaction", k=4)) == 2  # dense:2 -> tokens
+    assert len(store.similarity_search("late interaction", k=4, plan="tokens")) == 4
+    with pytest.raises(ConfigError, match="name no stage of the plan"):
+        store.similarity_search("x", k=4, plan="tokens", limits={"dense": 5})
+    retriever = store.as_polyvec_retriever(k=4)
+    assert len(retriever.invoke("late interaction", plan="tokens")) == 4

@@ -198,12 +198,15 @@ class SearchDefaults:
         pipeline.plan(self.plan, self.limits or None)
         return self
 
-    def merged(self, **call: Any) -> dict[str, Any]:
+    def merged(self, pipeline: Pipeline | None = None, **call: Any) -> dict[str, Any]:
         """:meth:`Pipeline.search` keyword arguments: the call's over the defaults.
 
         ``k`` and ``plan`` given (not ``None``) replace the defaults; a ``filter`` given
         replaces the default even when it is ``None`` (``filter=None`` searches everything);
-        ``limits`` are merged field by field. Unknown keys are refused, the accepted named.
+        ``limits`` are merged field by field. With ``pipeline``, a call's own plan keeps
+        only the default limits of fields it reads (a store-wide ``{"dense": 200}`` does
+        not break ``plan="tokens"``); a call's own limits are always checked. Unknown keys
+        are refused, the accepted named.
         """
         accepted = {"k", "filter", "plan", "limits", "ids"}
         unknown = set(call) - accepted
@@ -211,7 +214,11 @@ class SearchDefaults:
             raise InvalidInputError(
                 f"unexpected search argument(s) {sorted(unknown)}; accepted: {sorted(accepted)}"
             )
-        limits = {**self.limits, **(call.get("limits") or {})}
+        defaults = dict(self.limits)
+        if pipeline is not None and defaults and call.get("plan") is not None:
+            reads = pipeline.plan(call["plan"]).fields()
+            defaults = {name: n for name, n in defaults.items() if name in reads}
+        limits = {**defaults, **(call.get("limits") or {})}
         args = {
             "k": call["k"] if call.get("k") is not None else self.k,
             "filter": call.get("filter", self.filter),

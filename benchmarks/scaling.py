@@ -1,0 +1,292 @@
+"""Scaling curve on Qdrant Edge: ingest rate, memory, bytes and query latency at growing
+corpus sizes, with quality as recall@10 against exact MaxSim (issue #11, item 4).
+
+The corpus is synthetic so that encoding is not the cost: a stand-in encoder turns a
+document's text (``doc <i>``, or ``topic <q> <rank>`` for a planted near-duplicate) into
+64 unit token vectors of 128 dimensions, derived from the text alone (the same vectors on
+every run). For each of ``--queries`` topics, ``--planted`` documents are the topic's
+vectors plus Gaussian noise growing with rank, so the exact MaxSim top 10 is well defined;
+a query is 32 of its topic's vectors plus noise. Documents go through the public path:
+``Pipeline.ingest`` of a lazily generated, re-iterable corpus (streaming ingest).
+
+Each size runs in a fresh child process, so peak RSS (VmHWM) and peak anonymous memory
+(RssAnon, sampled every 20 ms) are that size's. Fields: ``tokens`` (the token vectors,
+exact MaxSim), ``fde`` (MUVERA FDE, scanned exactly), ``fde_hnsw`` (the same FDE with an
+HNSW index) and ``dense`` (the mean token vector). Plans, each measured on every query
+one at a time, interleaved, after one warm-up pass: exact MaxSim, the FDE funnel with a
+scanned and an HNSW candidate stage, and the dense funnel. The candidate field's
+scan-vs-HNSW switch point is read off the two FDE funnels' p50 (and their recall).
+
+    python benchmarks/scaling.py [--sizes 10000 50000 200000] [--out benchmarks/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from polyvec.encoders import Encoder
+from polyvec.fields import Encoded
+
+TOKENS, DIM, QUERY_TOKENS = 64, 128, 32
+PLANS = {
+    "exact MaxSim": "tokens",
+    "FDE scan funnel": "fde:200 -> tokens",
+    "FDE HNSW funnel": "fde_hnsw:200 -> tokens",
+    "dense funnel": "dense:200 -> tokens",
+}
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _rng(text: str) -> np.random.Generator:
+    seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    return np.random.default_rng(seed)
+
+
+class SyntheticEncoder(Encoder):
+    """Token vectors from the text alone: random for ``doc <i>``, a topic's vectors plus
+    noise for ``topic <q> <rank>`` (documents) and ``topic <q>`` (the query)."""
+
+    name = "synthetic"
+
+    def __init__(self, noise: float) -> None:
+        self.noise = noise
+
+    @property
+    def dim(self) -> int | None:
+        return DIM
+
+    @property
+    def token_dim(self) -> int | None:
+        return DIM
+
+    def _tokens(self, text: str, is_query: bool) -> np.ndarray:
+        words = text.split()
+        if words[0] != "topic":
+            return _unit(_rng(text).standard_normal((TOKENS, DIM)))
+        topic = _unit(_rng(f"topic {words[1]}").standard_normal((TOKENS, DIM)))
+        noise = _rng(text).standard_normal(topic.shape)
+        if is_query:
+            return _unit(topic[:QUERY_TOKENS] + self.noise * noise[:QUERY_TOKENS])
+        rank = int(words[2])
+        return _unit(topic + self.noise * (1 + rank / 10) * noise)
+
+    def encode(
+        self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool
+    ) -> Encoded:
+        rows = [self._tokens(t, is_query) for t in texts]
+        return Encoded(
+            pooled=np.stack([_unit(r.mean(axis=0)) for r in rows]) if pooled and rows else None,
+            tokens=rows if tokens else None,
+        )
+
+
+@dataclass(frozen=True)
+class SyntheticCorpus:
+    """``size`` documents, the planted ones spread evenly through it; re-iterable."""
+
+    size: int
+    queries: int
+    planted: int
+
+    def __iter__(self) -> Iterator[dict[str, str]]:
+        step = self.size // (self.queries * self.planted)
+        planted = {
+            (q * self.planted + r) * step: f"topic {q} {r}"
+            for q in range(self.queries)
+            for r in range(self.planted)
+        }
+        for i in range(self.size):
+            yield {"id": f"d{i}", "text": planted.get(i, f"doc {i}")}
+
+
+def _status(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _disk_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Build one corpus size in this process and measure it."""
+    from polyvec import Pipeline
+
+    peak_anon = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_anon
+        while not done.wait(0.02):
+            peak_anon = max(peak_anon, _status("RssAnon"))
+
+    fde = {"type": "fde", "k_sim": 4, "dim_proj": 16, "r_reps": 10, "datatype": "float16"}
+    config = {
+        "fields": [
+            {"type": "late_interaction", "name": "tokens"},
+            {**fde, "name": "fde"},
+            {**fde, "name": "fde_hnsw", "hnsw": True},
+            {"type": "dense", "name": "dense"},
+        ],
+        "chunking": {"mode": "truncate"},
+    }
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        config["store"] = {"type": "edge", "path": tmp, "collection": "scaling"}
+        encoder = SyntheticEncoder(args.noise)
+        watcher = threading.Thread(target=sample, daemon=True)
+        with Pipeline.from_config(config, encoder=encoder) as pipeline:
+            watcher.start()
+            start = time.perf_counter()
+            pipeline.ingest(SyntheticCorpus(size, args.queries, args.planted), progress=False)
+            pipeline.optimize()
+            ingest_s = time.perf_counter() - start
+            done.set()
+            watcher.join()
+            peak_ingest = _status("VmHWM")
+            disk = _disk_bytes(Path(tmp))
+            queries = [f"topic {q}" for q in range(args.queries)]
+            exact = {q: [h.id for h in pipeline.search(q, 10, plan="tokens")] for q in queries}
+            latencies: dict[str, list[float]] = {name: [] for name in PLANS}
+            recall: dict[str, list[float]] = {name: [] for name in PLANS}
+            for _ in range(2):  # a warm-up pass, then the measured one
+                for name in PLANS:
+                    latencies[name].clear()
+                    recall[name].clear()
+                for q in queries:  # plans interleaved per query: measured side by side
+                    for name, plan in PLANS.items():
+                        t0 = time.perf_counter()
+                        hits = pipeline.search(q, 10, plan=plan)
+                        latencies[name].append((time.perf_counter() - t0) * 1000)
+                        recall[name].append(len({h.id for h in hits} & set(exact[q])) / 10)
+    return {
+        "documents": size,
+        "ingest_s": ingest_s,
+        "ingest_docs_per_s": size / ingest_s,
+        "peak_rss_ingest_mb": peak_ingest / 2**20,
+        "peak_anon_ingest_mb": peak_anon / 2**20,
+        "disk_bytes_per_doc": disk / size,
+        "plans": {
+            name: {
+                "plan": PLANS[name],
+                "p50_ms": statistics.median(latencies[name]),
+                "recall@10": statistics.mean(recall[name]),
+            }
+            for name in PLANS
+        },
+    }
+
+
+def _plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    sizes = [r["documents"] for r in results]
+    for name in PLANS:
+        left.plot(sizes, [r["plans"][name]["p50_ms"] for r in results], marker="o", label=name)
+    left.set(
+        xscale="log",
+        yscale="log",
+        xlabel="documents (64 tokens x 128 dims)",
+        ylabel="p50 ms per query (encode + search)",
+        title="query latency",
+    )
+    left.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=8)
+    right.plot(sizes, [r["peak_rss_ingest_mb"] for r in results], marker="o", label="peak RSS")
+    right.plot(
+        sizes,
+        [r["peak_anon_ingest_mb"] for r in results],
+        marker="o",
+        label="peak anonymous (heap)",
+    )
+    right.set(xscale="log", xlabel="documents", ylabel="MB", title="memory during ingest")
+    right.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=8)
+    fig.suptitle("polyvec on Qdrant Edge, synthetic corpus (stand-in encoder), 2-core box")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 50000, 200000])
+    parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--planted", type=int, default=10)
+    parser.add_argument("--noise", type=float, default=0.03)  # as fde_latency.py
+    parser.add_argument("--out", type=Path, help="write scaling.md/.json/.png here")
+    parser.add_argument("--tmp", help="folder for the stores (default: the system's)")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        print(json.dumps(child(args.child, args)))
+        return
+    results = []
+    lines = [
+        "| documents | ingest docs/s | peak RSS MB | peak anon MB | disk bytes/doc | "
+        + " | ".join(f"{n} p50 ms (recall@10)" for n in PLANS)
+        + " |",
+        "|---:|---:|---:|---:|---:|" + "---:|" * len(PLANS),
+    ]
+    print(lines[0], lines[1], sep="\n", flush=True)
+    for size in args.sizes:
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(size),
+            "--queries",
+            str(args.queries),
+            "--planted",
+            str(args.planted),
+            "--noise",
+            str(args.noise),
+        ]
+        command += ["--tmp", args.tmp] if args.tmp else []
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        results.append(result)
+        cells = " | ".join(
+            f"{p['p50_ms']:.1f} ({p['recall@10']:.3f})" for p in result["plans"].values()
+        )
+        lines.append(
+            f"| {size:,} | {result['ingest_docs_per_s']:.0f} | {result['peak_rss_ingest_mb']:.0f} "
+            f"| {result['peak_anon_ingest_mb']:.0f} | {result['disk_bytes_per_doc']:,.0f} | "
+            f"{cells} |"
+        )
+        print(lines[-1], flush=True)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        header = f"# python benchmarks/scaling.py --sizes {' '.join(map(str, args.sizes))}\n\n"
+        (args.out / "scaling.md").write_text(header + "\n".join(lines) + "\n")
+        (args.out / "scaling.json").write_text(json.dumps(results, indent=2) + "\n")
+        try:
+            _plot(results, args.out / "scaling.png")
+        except ImportError:
+            print("matplotlib is not installed: no plot", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
