@@ -27,7 +27,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from memory_probe import AnonPeak, status
 
 from polyvec.encoders import Encoder
 from polyvec.fields import Encoded
@@ -105,25 +105,10 @@ def write_corpus(folder: Path, n: int) -> Path:
     return path
 
 
-def _status(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def child(n: int, materialize: bool) -> dict[str, Any]:
     """One ingest in this process; returns what it measured."""
     from polyvec import Pipeline
     from polyvec.eval import BeirCorpus
-
-    peak_anon = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak_anon
-        while not done.wait(0.02):
-            peak_anon = max(peak_anon, _status("RssAnon"))
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -133,20 +118,17 @@ def child(n: int, materialize: bool) -> dict[str, Any]:
             "store": {"type": "edge", "path": str(folder / "store"), "collection": "mem"},
         }
         pipeline = Pipeline.from_config(config, encoder=StandInEncoder())
-        before = _status("VmRSS")
-        watcher = threading.Thread(target=sample, daemon=True)
-        watcher.start()
-        tracemalloc.start()  # Python's own allocations: what polyvec holds, not the engine
-        start = time.perf_counter()
-        corpus: Any = BeirCorpus(corpus_path)
-        if materialize:
-            corpus = list(corpus)
-        ids = pipeline.replace_sources(pipeline.passages(corpus), progress=False)
-        seconds = time.perf_counter() - start
-        python_peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        done.set()
-        watcher.join()
+        before = status("VmRSS")
+        with AnonPeak() as anon:
+            tracemalloc.start()  # Python's own allocations: what polyvec holds, not the engine
+            start = time.perf_counter()
+            corpus: Any = BeirCorpus(corpus_path)
+            if materialize:
+                corpus = list(corpus)
+            ids = pipeline.replace_sources(pipeline.passages(corpus), progress=False)
+            seconds = time.perf_counter() - start
+            python_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
         count = pipeline.count()
         pipeline.close()
     return {
@@ -154,8 +136,8 @@ def child(n: int, materialize: bool) -> dict[str, Any]:
         "passages": len(ids),
         "stored": count,
         "rss_before_mb": before / 2**20,
-        "peak_rss_mb": _status("VmHWM") / 2**20,
-        "peak_anon_mb": peak_anon / 2**20,
+        "peak_rss_mb": status("VmHWM") / 2**20,
+        "peak_anon_mb": anon.peak / 2**20,
         "python_peak_mb": python_peak / 2**20,
         "seconds": seconds,
     }

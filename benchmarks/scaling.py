@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from memory_probe import AnonPeak, status
 
 from polyvec.encoders import Encoder
 from polyvec.fields import Encoded
@@ -116,13 +116,6 @@ class SyntheticCorpus:
             yield {"id": f"d{i}", "text": planted.get(i, f"doc {i}")}
 
 
-def _status(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def _disk_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -130,14 +123,6 @@ def _disk_bytes(folder: Path) -> int:
 def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
     """Build one corpus size in this process and measure it."""
     from polyvec import Pipeline
-
-    peak_anon = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak_anon
-        while not done.wait(0.02):
-            peak_anon = max(peak_anon, _status("RssAnon"))
 
     fde = {"type": "fde", "k_sim": 4, "dim_proj": 16, "r_reps": 10, "datatype": "float16"}
     config = {
@@ -152,16 +137,13 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         config["store"] = {"type": "edge", "path": tmp, "collection": "scaling"}
         encoder = SyntheticEncoder(args.noise)
-        watcher = threading.Thread(target=sample, daemon=True)
         with Pipeline.from_config(config, encoder=encoder) as pipeline:
-            watcher.start()
-            start = time.perf_counter()
-            pipeline.ingest(SyntheticCorpus(size, args.queries, args.planted), progress=False)
-            pipeline.optimize()
-            ingest_s = time.perf_counter() - start
-            done.set()
-            watcher.join()
-            peak_ingest = _status("VmHWM")
+            with AnonPeak() as anon:
+                start = time.perf_counter()
+                pipeline.ingest(SyntheticCorpus(size, args.queries, args.planted), progress=False)
+                pipeline.optimize()
+                ingest_s = time.perf_counter() - start
+            peak_ingest = status("VmHWM")
             disk = _disk_bytes(Path(tmp))
             queries = [f"topic {q}" for q in range(args.queries)]
             exact = {q: [h.id for h in pipeline.search(q, 10, plan="tokens")] for q in queries}
@@ -182,7 +164,7 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
         "ingest_s": ingest_s,
         "ingest_docs_per_s": size / ingest_s,
         "peak_rss_ingest_mb": peak_ingest / 2**20,
-        "peak_anon_ingest_mb": peak_anon / 2**20,
+        "peak_anon_ingest_mb": anon.peak / 2**20,
         "disk_bytes_per_doc": disk / size,
         "plans": {
             name: {

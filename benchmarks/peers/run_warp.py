@@ -1,0 +1,63 @@
+"""XTR-WARP (``xtr-warp-rs``, the Rust WARP engine): nbits=4, on CPU.
+
+Runs in the ``torch211`` venv (torch 2.11, the CUDA wheel from PyPI, used on CPU).
+``XTRWarp(index).create(doc_token_tensors, device="cpu", nbits=4, seed=42,
+show_progress=False)`` with its other defaults (k-means: 4 iterations, 256 points per
+centroid, the corpus-size heuristic for the centroid count); the build time covers k-means,
+residual compression and writing the index. Search: ``load(device="cpu", mmap=True)`` (the
+default: codes and residuals memory-mapped), then ``search(query_tokens, top_k=100,
+num_threads=T)`` one query at a time, with WARP's own per-query hyperparameters
+(``bound``, ``nprobe``, ``t_prime`` left to ``optimize_hyperparams``).
+
+Threads: ``torch.set_num_threads(T)`` and ``search(num_threads=T)`` (its knob for CPU
+search), with the OpenMP/Rayon variables of ``common.py``. Document ids: WARP numbers
+passages in the order given, so id ``i`` is ``doc_ids[i]``. The query tensor is built before
+the timer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from common import Cache, Ranking, main
+
+NBITS = 4
+
+
+def build(cache: Cache, index: Path, config: str, threads: int) -> dict[str, Any]:
+    import torch
+    from xtr_warp import XTRWarp
+
+    torch.set_num_threads(threads)
+    docs = [torch.from_numpy(t.copy()) for t in cache.doc_tokens]
+    XTRWarp(str(index)).create(docs, device="cpu", nbits=NBITS, seed=42, show_progress=False)
+    return {"nbits": NBITS}
+
+
+def open_index(cache: Cache, index: Path, config: str, threads: int) -> tuple[Any, Any]:
+    import torch
+    from xtr_warp import XTRWarp
+
+    torch.set_num_threads(threads)
+    warp = XTRWarp(str(index)).load(device="cpu")
+
+    def prepare(i: int) -> Any:
+        return torch.from_numpy(cache.query_tokens[i].copy())
+
+    def search(query: Any) -> Ranking:
+        hits = warp.search(query, top_k=100, num_threads=threads, show_progress=False)[0]
+        return [(cache.doc_ids[int(i)], float(s)) for i, s in hits]
+
+    return prepare, search
+
+
+def describe(config: str, threads: int) -> str:
+    return (
+        f"XTRWarp nbits={NBITS}, cpu, mmap; search top_k=100 num_threads={threads}, "
+        "auto bound/nprobe/t_prime"
+    )
+
+
+if __name__ == "__main__":
+    main("xtr-warp-rs (WARP)", build, open_index, describe=describe)
