@@ -39,25 +39,11 @@ def _index(index: Path, config: str, *, override: bool) -> Any:
     from pylate import indexes
 
     folder = str(index / "pylate")
-    if config == "plaid":
-        return indexes.PLAID(
-            index_folder=folder,
-            index_name="peers",
-            override=override,
-            use_fast=False,
-            nbits=4,
-            embedding_size=384,
-        )
-    if config == "plaid-fast":
-        return indexes.PLAID(
-            index_folder=folder,
-            index_name="peers",
-            override=override,
-            use_fast=True,
-            nbits=4,
-            show_progress=False,
-            device="cpu",
-        )
+    common = {"index_folder": folder, "index_name": "peers", "override": override, "nbits": 4}
+    if config == "plaid":  # the Stanford backend
+        return indexes.PLAID(**common, use_fast=False, embedding_size=384)
+    if config == "plaid-fast":  # the fast-plaid backend
+        return indexes.PLAID(**common, use_fast=True, show_progress=False, device="cpu")
     if config == "voyager":
         return indexes.Voyager(
             index_folder=folder, index_name="peers", override=override, embedding_size=384
