@@ -100,8 +100,13 @@ def qdrant_store(
     return store
 
 
-def retrieval_plan(mode: Any) -> str:
-    """The plan of a langchain-qdrant ``RetrievalMode`` (or its name)."""
+def retrieval_plan(mode: Any, plan: PlanArg = None) -> PlanArg:
+    """The plan of a langchain-qdrant ``RetrievalMode`` (or its name); without a mode,
+    ``plan`` as given (both given: refused)."""
+    if mode is None:
+        return plan
+    if plan is not None:
+        raise InvalidInputError("give retrieval_mode= or plan=, not both")
     name = str(getattr(mode, "value", mode)).lower()
     if name not in _RETRIEVAL_PLANS:
         raise InvalidInputError(
@@ -352,10 +357,7 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         path: str | None = None,
         retrieval_mode: Any = None,
     ) -> None:
-        if retrieval_mode is not None:
-            if plan is not None:
-                raise InvalidInputError("give retrieval_mode= or plan=, not both")
-            plan = retrieval_plan(retrieval_mode)
+        plan = retrieval_plan(retrieval_mode, plan)
         self._pipeline, self._owns_pipeline = build_pipeline(
             pipeline,
             embedding,
@@ -692,10 +694,7 @@ class PolyvecVectorStore(OwnsPipeline, VectorStore):
         the default). ``embedding``: the LangChain model the collection was built with, if
         any (a manifest cannot rebuild it). :meth:`close` closes what this opened.
         """
-        if retrieval_mode is not None:
-            if plan is not None:
-                raise InvalidInputError("give retrieval_mode= or plan=, not both")
-            plan = retrieval_plan(retrieval_mode)
+        plan = retrieval_plan(retrieval_mode, plan)
         given = qdrant_store(location, url, api_key, path, **options)
         if given is not None and store is not None:
             raise InvalidInputError("give store= or location=/url=/path=, not both")

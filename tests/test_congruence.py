@@ -644,6 +644,23 @@ BM25_DOCS = [
 ]
 
 
+def test_sparse_bytes_per_document_are_one_answer_everywhere(encoder, tmp_path: Path) -> None:
+    """A bm25 field counts its entries (8 bytes each, stored and in the inverted index) from
+    each engine's own sparse vector type: the same bytes per document everywhere."""
+    from polyvec.sizes import SPARSE_ENTRY_BYTES, bytes_per_document
+
+    found = {}
+    for name in NAMES:
+        config = {"fields": [{"type": "bm25"}], "store": store_config(name, tmp_path / name)}
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            p.ingest(BM25_DOCS)
+            found[name] = bytes_per_document(p.store, p.vector_fields)["bm25"]
+    first = found["edge"]
+    assert first["vectors_per_doc"] > 1
+    assert first["total"] == 2 * SPARSE_ENTRY_BYTES * first["vectors_per_doc"]
+    assert found["memory"] == found["remote"] == first
+
+
 def test_bm25_is_one_answer_everywhere(encoder, tmp_path: Path) -> None:
     """Qdrant's BM25 (IDF by the engine) as a plan of its own, as candidates for MaxSim and
     through search_vectors: the same ids and scores on every backend; the manifest holds

@@ -397,12 +397,15 @@ def test_a_query_embedding_alone_searches_the_dense_field(store: PolyvecVectorSt
         store.query(query, plan="tokens")
 
 
-def test_nodes_are_encoded_with_the_metadata_llamaindex_embeds(make_pipeline, encoder) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nodes_are_encoded_with_the_metadata_llamaindex_embeds(
+    backend: str, make_pipeline, encoder
+) -> None:
     """MetadataMode.EMBED: what LlamaIndex's embed model would read is what polyvec
     encodes (metadata shown, excluded keys left out); the stored text stays the node's."""
     from llama_index.core.schema import MetadataMode
 
-    pipeline = make_pipeline("edge", fields=[{"type": "dense"}])
+    pipeline = make_pipeline(backend, fields=[{"type": "dense"}])
     store = PolyvecVectorStore(pipeline)
     node = TextNode(
         id_="m",

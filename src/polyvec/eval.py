@@ -5,6 +5,7 @@ Metrics come from ``pytrec_eval`` (trec_eval's own code), not from a re-implemen
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import time
@@ -91,16 +92,15 @@ class BeirDataset:
             InvalidInputError: ``size`` is below the number of judged documents.
         """
         judged = {d for relevant in self.qrels.values() for d in relevant}
-        chosen = {d for d in BeirCorpus(self.corpus_path).ids() if d in judged}
+        ids = list(BeirCorpus(self.corpus_path).ids())  # the corpus read once
+        chosen = {d for d in ids if d in judged}
         if size < len(chosen):
             raise InvalidInputError(
                 f"--subset {size} is smaller than the {len(chosen)} judged documents of "
                 f"{self.folder}; a subset holds all of them: use at least {len(chosen)}"
             )
-        for doc_id in BeirCorpus(self.corpus_path).ids():
-            if len(chosen) >= size:
-                break
-            chosen.add(doc_id)
+        rest = (d for d in ids if d not in chosen)
+        chosen.update(itertools.islice(rest, size - len(chosen)))
         return BeirDataset(self.folder, self.queries, self.qrels, frozenset(chosen))
 
 
@@ -257,7 +257,8 @@ def ingest_corpus(pipeline: Pipeline, dataset: BeirDataset) -> CorpusIngest:
     from polyvec.errors import CollectionMismatchError
 
     corpus = dataset.corpus()
-    foreign = pipeline.count() - pipeline.count_sources(list(corpus.ids()))
+    documents = list(corpus.ids())  # read once: the foreign check and the count below
+    foreign = pipeline.count() - pipeline.count_sources(documents)
     if foreign > 0:
         raise CollectionMismatchError(
             f"the collection holds {foreign} passages of documents that are not in "
@@ -270,5 +271,4 @@ def ingest_corpus(pipeline: Pipeline, dataset: BeirDataset) -> CorpusIngest:
     if written:
         pipeline.optimize()
     seconds = time.perf_counter() - start
-    documents = sum(1 for _ in corpus.ids())
-    return CorpusIngest(written, pipeline.last_ingest_skipped, seconds, documents)
+    return CorpusIngest(written, pipeline.last_ingest_skipped, seconds, len(documents))
