@@ -16,6 +16,7 @@ class Bm25Config(FieldConfig):
     """``type: bm25`` — lexical matching: Qdrant's BM25 model on the texts themselves.
 
     Attributes:
+        name: the Qdrant vector name.
         k, b: BM25's term-frequency saturation and length normalisation.
         avg_len: the average document length (in terms) the normalisation assumes.
         tokenizer: ``word`` (default), ``whitespace``, ``prefix``, ``multilingual``, ``code``.
@@ -23,6 +24,10 @@ class Bm25Config(FieldConfig):
             ``null``: neither).
         stemmer: a Snowball stemmer language overriding the language's.
         stopwords: extra words to ignore.
+        lowercase: lowercase terms before matching.
+        ascii_folding: fold accented letters to ASCII (``é`` matches ``e``).
+        min_token_len, max_token_len: drop terms shorter or longer than this many
+            characters (default: keep all).
     """
 
     type: Literal["bm25"] = "bm25"

@@ -16,8 +16,12 @@ class DenseConfig(FieldConfig):
     """``type: dense`` — the encoder's pooled vector, cosine similarity.
 
     Attributes:
+        name: the Qdrant vector name.
         dim: keep only the first ``dim`` dimensions, re-normalised (Matryoshka truncation).
+        datatype: storage of the vectors (``float16`` halves the bytes, ``turbo8`` quarters
+            them).
         hnsw: build an HNSW index (worth it past ~100k points); exact scan otherwise.
+        quantization: a quantized copy searched first, rescored with the originals.
     """
 
     type: Literal["dense"] = "dense"

@@ -25,13 +25,16 @@ class FDEConfig(FieldConfig):
     """``type: fde`` — a MUVERA FDE of the encoder's token vectors.
 
     Attributes:
+        name: the Qdrant vector name.
         k_sim: SimHash hyperplanes per repetition (``2**k_sim`` partitions).
         dim_proj: dimensions of each partition's random ±1 projection.
         r_reps: independent repetitions, concatenated.
         seed: seed of every random matrix; part of the collection's identity.
         d_final: optional final projection to this many dimensions.
         fill_empty: documents fill empty partitions from the nearest token by Hamming distance.
+        datatype: storage of the FDE (``float16`` halves the bytes, ``turbo8`` quarters them).
         hnsw: build an HNSW index on the FDE (worth it past ~100k points; needs a large ef).
+        quantization: a quantized copy searched first, rescored with the originals.
 
     The defaults (5, 16, 20: 10,240 dimensions) are fastembed's and reached 0.999x exact
     MaxSim nDCG@10 on SciFact with 100 candidates; ``k_sim=4, r_reps=10`` (2,560

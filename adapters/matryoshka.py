@@ -22,7 +22,9 @@ class MatryoshkaConfig(FieldConfig):
     """``type: matryoshka`` — fields ``<name><dim>`` for each size in ``dims``.
 
     Attributes:
+        name: the prefix of the fields' names.
         dims: truncation sizes, e.g. ``[64, 128, 384]`` gives ``mrl64``, ``mrl128``, ``mrl384``.
+        datatype: storage of the vectors (``float16`` halves the bytes).
         hnsw_dims: sizes that get an HNSW index (the rest are scanned exactly).
         quantization: a quantized copy for every size (see ``polyvec.quantization``).
     """

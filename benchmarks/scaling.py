@@ -17,7 +17,16 @@ one at a time, interleaved, after one warm-up pass: exact MaxSim, the FDE funnel
 scanned and an HNSW candidate stage, and the dense funnel. The candidate field's
 scan-vs-HNSW switch point is read off the two FDE funnels' p50 (and their recall).
 
-    python benchmarks/scaling.py [--sizes 10000 50000 200000] [--out benchmarks/results]
+``--warp-sizes`` (default: every size) also runs WARP (``xtr-warp-rs``, nbits=4, 2 threads,
+``benchmarks/peers/run_warp.py`` in the peers' ``torch211`` venv) on the same corpus: the
+same token vectors written in the peers' cache format (``benchmarks/peers/embed.py``), its
+recall@10 against polyvec's exact MaxSim top 10, its search-only p50, build time, index
+bytes on disk per document and peak RSS during the build (which holds the float32 input
+vectors, as ``benchmarks/peers/common.py`` says). polyvec's p50 includes the stand-in
+encoder's query encoding (well under a millisecond); WARP's is search only.
+
+    python benchmarks/scaling.py [--sizes 10000 50000 200000] [--warp-sizes 10000 50000]
+        [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -40,6 +49,10 @@ from memory_probe import AnonPeak, status
 
 from polyvec.encoders import Encoder
 from polyvec.fields import Encoded
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+import venvs  # benchmarks/peers: the peers' venvs
+from embed import save_side  # benchmarks/peers: their cache format
 
 TOKENS, DIM, QUERY_TOKENS = 64, 128, 32
 PLANS = {
@@ -76,7 +89,7 @@ class SyntheticEncoder(Encoder):
     def token_dim(self) -> int | None:
         return DIM
 
-    def _tokens(self, text: str, is_query: bool) -> np.ndarray:
+    def tokens(self, text: str, is_query: bool) -> np.ndarray:
         words = text.split()
         if words[0] != "topic":
             return _unit(_rng(text).standard_normal((TOKENS, DIM)))
@@ -90,7 +103,7 @@ class SyntheticEncoder(Encoder):
     def encode(
         self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool
     ) -> Encoded:
-        rows = [self._tokens(t, is_query) for t in texts]
+        rows = [self.tokens(t, is_query) for t in texts]
         return Encoded(
             pooled=np.stack([_unit(r.mean(axis=0)) for r in rows]) if pooled and rows else None,
             tokens=rows if tokens else None,
@@ -161,6 +174,7 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
                         recall[name].append(len({h.id for h in hits} & set(exact[q])) / 10)
     return {
         "documents": size,
+        "exact_top10": exact,
         "ingest_s": ingest_s,
         "ingest_docs_per_s": size / ingest_s,
         "peak_rss_ingest_mb": peak_ingest / 2**20,
@@ -177,6 +191,48 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def warp(size: int, exact: dict[str, list[str]], args: argparse.Namespace) -> dict[str, Any]:
+    """WARP on the same corpus: its figures, or ``{"skipped": why}``."""
+    if (reason := venvs.ensure("torch211")) is not None:
+        return {"skipped": f"pip: {reason}"}
+    encoder = SyntheticEncoder(args.noise)
+    corpus = list(SyntheticCorpus(size, args.queries, args.planted))
+    queries = list(exact)
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        cache = Path(tmp)
+        for side, ids, texts, is_query in (
+            ("doc", [d["id"] for d in corpus], [d["text"] for d in corpus], False),
+            ("query", queries, queries, True),
+        ):
+            tokens = [encoder.tokens(t, is_query) for t in texts]
+            pooled = np.stack([_unit(t.mean(axis=0)) for t in tokens])
+            save_side(cache, side, ids, texts, pooled, tokens)
+            del tokens, pooled
+        (cache / "encode.json").write_text(json.dumps({"n_docs": size}))
+        out, index = cache / "warp.json", cache / "warp-index"
+        script = Path(__file__).resolve().parent / "peers" / "run_warp.py"
+        command = [str(venvs.python_of("torch211")), str(script), "--cache", str(cache)]
+        command += ["--index", str(index), "--out", str(out), "--threads", "2"]
+        done = subprocess.run([*command, "--config", "nbits4"], capture_output=True, text=True)
+        result = json.loads(out.read_text()) if out.exists() else {}
+        if done.returncode != 0 or "runs" not in result:
+            tail = (done.stderr.strip().splitlines() or ["no result"])[-1]
+            return {"skipped": result.get("skipped") or f"run_warp.py failed: {tail}"}
+    run = result["runs"][0]
+    recall = [
+        len({doc for doc, _ in run["rankings"][q][:10]} & set(exact[q])) / 10 for q in queries
+    ]
+    return {
+        "config": run["config"],
+        "build_s": run["build_s"],
+        "bytes_per_doc": run["index_bytes"] / size,
+        "peak_rss_build_mb": run["peak_rss_build_mb"],
+        "peak_rss_search_mb": run["peak_rss_search_mb"],
+        "p50_ms": statistics.median(run["search_ms"]),
+        "recall@10": statistics.mean(recall),
+    }
+
+
 def _plot(results: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -187,6 +243,15 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
     sizes = [r["documents"] for r in results]
     for name in PLANS:
         left.plot(sizes, [r["plans"][name]["p50_ms"] for r in results], marker="o", label=name)
+    warped = [r for r in results if "p50_ms" in r.get("warp", {})]
+    if warped:
+        left.plot(
+            [r["documents"] for r in warped],
+            [r["warp"]["p50_ms"] for r in warped],
+            marker="s",
+            linestyle="--",
+            label="WARP nbits=4, 2 threads (search only)",
+        )
     left.set(
         xscale="log",
         yscale="log",
@@ -197,6 +262,14 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8)
     right.plot(sizes, [r["peak_rss_ingest_mb"] for r in results], marker="o", label="peak RSS")
+    if warped:
+        right.plot(
+            [r["documents"] for r in warped],
+            [r["warp"]["peak_rss_build_mb"] for r in warped],
+            marker="s",
+            linestyle="--",
+            label="WARP build peak RSS (holds its float32 input)",
+        )
     right.plot(
         sizes,
         [r["peak_anon_ingest_mb"] for r in results],
@@ -206,7 +279,7 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
     right.set(xscale="log", xlabel="documents", ylabel="MB", title="memory during ingest")
     right.grid(True, which="both", alpha=0.3)
     right.legend(fontsize=8)
-    fig.suptitle("polyvec on Qdrant Edge, synthetic corpus (stand-in encoder), 2-core box")
+    fig.suptitle("polyvec on Qdrant Edge (and WARP), synthetic corpus, 2-core box")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -218,6 +291,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--planted", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.03)  # as fde_latency.py
+    parser.add_argument("--warp-sizes", type=int, nargs="*", help="WARP too (default: all)")
     parser.add_argument("--out", type=Path, help="write scaling.md/.json/.png here")
     parser.add_argument("--tmp", help="folder for the stores (default: the system's)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -229,9 +303,10 @@ def main() -> None:
     lines = [
         "| documents | ingest docs/s | peak RSS MB | peak anon MB | disk bytes/doc | "
         + " | ".join(f"{n} p50 ms (recall@10)" for n in PLANS)
-        + " |",
-        "|---:|---:|---:|---:|---:|" + "---:|" * len(PLANS),
+        + " | WARP p50 ms (recall@10) | WARP build s | WARP bytes/doc | WARP build peak RSS MB |",
+        "|---:|---:|---:|---:|---:|" + "---:|" * (len(PLANS) + 4),
     ]
+    warp_sizes = set(args.sizes if args.warp_sizes is None else args.warp_sizes)
     print(lines[0], lines[1], sep="\n", flush=True)
     for size in args.sizes:
         command = [
@@ -249,25 +324,39 @@ def main() -> None:
         command += ["--tmp", args.tmp] if args.tmp else []
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
+        if size in warp_sizes:
+            result["warp"] = warp(size, result["exact_top10"], args)
         results.append(result)
         cells = " | ".join(
             f"{p['p50_ms']:.1f} ({p['recall@10']:.3f})" for p in result["plans"].values()
         )
+        w = result.get("warp", {})
+        if "p50_ms" in w:
+            cells += (
+                f" | {w['p50_ms']:.1f} ({w['recall@10']:.3f}) | {w['build_s']:.0f} | "
+                f"{w['bytes_per_doc']:,.0f} | {w['peak_rss_build_mb']:.0f}"
+            )
+        else:
+            cells += f" | {w.get('skipped', 'not run')} | | |"
         lines.append(
             f"| {size:,} | {result['ingest_docs_per_s']:.0f} | {result['peak_rss_ingest_mb']:.0f} "
             f"| {result['peak_anon_ingest_mb']:.0f} | {result['disk_bytes_per_doc']:,.0f} | "
             f"{cells} |"
         )
         print(lines[-1], flush=True)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        header = f"# python benchmarks/scaling.py --sizes {' '.join(map(str, args.sizes))}\n\n"
-        (args.out / "scaling.md").write_text(header + "\n".join(lines) + "\n")
-        (args.out / "scaling.json").write_text(json.dumps(results, indent=2) + "\n")
-        try:
-            _plot(results, args.out / "scaling.png")
-        except ImportError:
-            print("matplotlib is not installed: no plot", file=sys.stderr)
+        if args.out:  # after every size: a run stopped later keeps the sizes done
+            _write(args.out, lines, results)
+
+
+def _write(out: Path, lines: list[str], results: list[dict[str, Any]]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    header = f"# python benchmarks/scaling.py {' '.join(sys.argv[1:])}\n\n"
+    (out / "scaling.md").write_text(header + "\n".join(lines) + "\n")
+    (out / "scaling.json").write_text(json.dumps(results, indent=2) + "\n")
+    try:
+        _plot(results, out / "scaling.png")
+    except ImportError:
+        print("matplotlib is not installed: no plot", file=sys.stderr)
 
 
 if __name__ == "__main__":

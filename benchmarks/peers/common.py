@@ -1,12 +1,14 @@
 """What every peer runner shares: reading the embedding cache, the two measured phases, the
 result file. Standard library and numpy only, so it runs in every peer's own venv.
 
-A runner is ``python run_<peer>.py --cache DIR --index DIR --out FILE --threads T --config C``.
-Its parent process (:func:`main`) starts two child processes of the same script, one after
-the other, each with the thread environment variables set before anything is imported
-(``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``RAYON_NUM_THREADS``,
-``NUMEXPR_NUM_THREADS`` = T; the runner adds its system's own knob, e.g.
-``torch.set_num_threads``):
+A runner is ``python run_<peer>.py --cache DIR --index DIR --out FILE --threads T [T ...]
+--config C``. Its parent process (:func:`main`) starts child processes of the same script,
+one after the other: one build, at the largest T, then one search per T, each with the
+thread environment variables set before anything is imported (``OMP_NUM_THREADS``,
+``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``RAYON_NUM_THREADS``, ``NUMEXPR_NUM_THREADS``
+= T; the runner adds its system's own knob, e.g. ``torch.set_num_threads``). The index is
+built once and searched at every thread count, so a 1-thread row costs only its searches;
+its ``build_s`` is the build at ``build_threads``:
 
 - **build**: loads the cached document vectors, then times the runner's ``build`` (index
   construction and writing it to the index folder) with ``time.perf_counter``: ``build_s``.
@@ -20,7 +22,8 @@ the other, each with the thread environment variables set before anything is imp
 
 ``index_bytes`` is the space on disk of the whole index folder after the build (every file's
 allocated blocks, ``st_blocks * 512``, what ``du`` counts: preallocated but unwritten
-regions of sparse files are not counted); ``index_apparent_bytes`` sums ``st_size``. ``rankings`` are the top 100 ``[doc_id, score]`` of each query.
+regions of sparse files are not counted); ``index_apparent_bytes`` sums ``st_size``. ``rankings`` are the top 100 ``[doc_id, score]`` of each query. The result file
+holds ``{"runs": [one result per thread count]}``, or ``{"skipped": reason}``.
 """
 
 from __future__ import annotations
@@ -128,9 +131,10 @@ def thread_env(threads: int) -> dict[str, str]:
 def _phase_build(args: argparse.Namespace, build: BuildFn, warm: WarmFn) -> dict[str, Any]:
     cache = Cache(Path(args.cache))
     cache.doc_tokens, cache.doc_pooled  # noqa: B018  (fed to the system, loaded untimed)
-    warm(args.config, args.threads)
+    threads = args.threads[0]
+    warm(args.config, threads)
     start = time.perf_counter()
-    detail = build(cache, Path(args.index), args.config, args.threads) or {}
+    detail = build(cache, Path(args.index), args.config, threads) or {}
     return {
         "build_s": time.perf_counter() - start,
         "peak_rss_build_mb": peak_rss_mb(),
@@ -140,7 +144,7 @@ def _phase_build(args: argparse.Namespace, build: BuildFn, warm: WarmFn) -> dict
 
 def _phase_search(args: argparse.Namespace, open_index: OpenFn) -> dict[str, Any]:
     cache = Cache(Path(args.cache))
-    prepare, search = open_index(cache, Path(args.index), args.config, args.threads)
+    prepare, search = open_index(cache, Path(args.index), args.config, args.threads[0])
     inputs = [prepare(i) for i in range(len(cache.query_ids))]
     search(inputs[0])  # warm-up, untimed
     times: list[float] = []
@@ -163,12 +167,12 @@ def main(
     warm: WarmFn = lambda config, threads: None,
     argv: Sequence[str] | None = None,
 ) -> None:
-    """A runner's entry point: the parent runs the two phases as child processes."""
+    """A runner's entry point: the parent runs each phase as a child process."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--cache", required=True)
     parser.add_argument("--index", required=True, help="index folder (emptied first)")
     parser.add_argument("--out", required=True, help="result JSON")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--config", required=True)
     parser.add_argument("--phase", choices=["build", "search"], default=None)
     args = parser.parse_args(argv)
@@ -192,41 +196,53 @@ def main(
 
         shutil.rmtree(index)
     index.mkdir(parents=True)
-    phases: dict[str, Any] = {}
-    for phase in ("build", "search"):
+    build_threads = max(args.threads)
+
+    def child(phase: str, threads: int) -> dict[str, Any] | str:
+        """One phase in a fresh process; its figures, or why it failed."""
         cmd = [sys.executable, sys.argv[0], *sys.argv[1:], "--phase", phase]
+        cmd += ["--threads", str(threads)]  # the last --threads wins
         done = subprocess.run(
-            cmd, env=thread_env(args.threads), capture_output=True, text=True, check=False
+            cmd, env=thread_env(threads), capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
-            tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
             sys.stderr.write(done.stderr[-4000:])
-            out.write_text(
-                json.dumps(
-                    {"system": system, "config": args.config, "skipped": f"{phase} failed: {tail}"}
-                )
-            )
-            return
+            tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            return f"{phase} (threads {threads}) failed: {tail}"
         side = Path(f"{args.out}.{phase}")
-        phases[phase] = json.loads(side.read_text())
+        figures: dict[str, Any] = json.loads(side.read_text())
         side.unlink()
-        if phase == "build":
-            phases["index_bytes"] = folder_bytes(index)
-            phases["index_apparent_bytes"] = folder_bytes(index, apparent=True)
+        return figures
+
+    def skipped(reason: str) -> None:
+        out.write_text(json.dumps({"system": system, "config": args.config, "skipped": reason}))
+
+    built = child("build", build_threads)
+    if isinstance(built, str):
+        return skipped(built)
+    index_bytes, apparent = folder_bytes(index), folder_bytes(index, apparent=True)
     cache = Cache(Path(args.cache))
-    result = {
-        "system": system,
-        "config": describe(args.config, args.threads),
-        "dataset": cache.folder.name,
-        "threads": args.threads,
-        "n_docs": len(cache.doc_ids),
-        "build_s": phases["build"]["build_s"],
-        "index_bytes": phases["index_bytes"],
-        "index_apparent_bytes": phases["index_apparent_bytes"],
-        "peak_rss_build_mb": phases["build"]["peak_rss_build_mb"],
-        "peak_rss_search_mb": phases["search"]["peak_rss_search_mb"],
-        "build_detail": phases["build"]["detail"],
-        "search_ms": phases["search"]["search_ms"],
-        "rankings": phases["search"]["rankings"],
-    }
-    out.write_text(json.dumps(result))
+    runs = []
+    for threads in args.threads:
+        searched = child("search", threads)
+        if isinstance(searched, str):
+            return skipped(searched)
+        runs.append(
+            {
+                "system": system,
+                "config": describe(args.config, threads),
+                "dataset": cache.folder.name,
+                "threads": threads,
+                "build_threads": build_threads,
+                "n_docs": len(cache.doc_ids),
+                "build_s": built["build_s"],
+                "index_bytes": index_bytes,
+                "index_apparent_bytes": apparent,
+                "peak_rss_build_mb": built["peak_rss_build_mb"],
+                "peak_rss_search_mb": searched["peak_rss_search_mb"],
+                "build_detail": built["detail"],
+                "search_ms": searched["search_ms"],
+                "rankings": searched["rankings"],
+            }
+        )
+    out.write_text(json.dumps({"runs": runs}))

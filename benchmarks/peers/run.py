@@ -10,8 +10,9 @@ One command, run in polyvec's venv::
 2. Encodes every data set once with the bundled all-MiniLM-L6-v2 (``embed.py``: token
    vectors, pooled vector, per-query encoding time), cached in ``polyvec_data/peers/cache/``.
 3. Runs every runner (``run_<peer>.py``, in its peer's venv; see ``common.py`` for how
-   build time, bytes, peak RSS and search time are measured) at each ``--threads`` value
-   where the system has a thread knob, once (at the largest value) where it has none. A
+   build time, bytes, peak RSS and search time are measured): one build at the largest
+   ``--threads`` value, then a search at each value where the system has a thread knob,
+   at the largest only where it has none. A
    result is reused when its runner's code (runner + ``common.py``) is unchanged and
    ``--force`` is not given; index folders are deleted after each run unless
    ``--keep-indexes``.
@@ -91,35 +92,24 @@ def code_hash(runner: Runner) -> str:
 
 
 def run_one(
-    runner: Runner, config: str, threads: int, cache: Path, args: argparse.Namespace
-) -> dict[str, Any]:
-    """One runner invocation; its result JSON (reused when the code is unchanged)."""
-    tag = f"{runner.name}-{slug(config)}-t{threads}"
+    runner: Runner, config: str, threads: list[int], cache: Path, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """One runner invocation (one build, a search per thread count): a result per count,
+    or one ``skipped`` result. Reused when the runner's code is unchanged."""
+    tag = f"{runner.name}-{slug(config)}-t{'-'.join(map(str, threads))}"
     out = WORK / "results" / cache.name / f"{tag}.json"
     index = WORK / "index" / cache.name / tag
     version = code_hash(runner)
     if out.exists() and not args.force:
         previous = json.loads(out.read_text())
-        if previous.get("code") == version and "skipped" not in previous:
+        if previous.get("code") == version and "runs" in previous:
             print(f"  {tag}: reused {out.relative_to(ROOT)}", flush=True)
-            return {**previous, "config_key": config}
+            return [{**run, "config_key": config} for run in previous["runs"]]
     if runner.env is not None and (reason := venvs.failure(runner.env)) is not None:
-        return {"system": runner.name, "config": config, "skipped": f"pip: {reason}"}
+        return [{"system": runner.name, "config": config, "skipped": f"pip: {reason}"}]
     python = sys.executable if runner.env is None else str(venvs.python_of(runner.env))
-    cmd = [
-        python,
-        str(HERE / runner.script),
-        "--cache",
-        str(cache),
-        "--index",
-        str(index),
-        "--out",
-        str(out),
-        "--threads",
-        str(threads),
-        "--config",
-        config,
-    ]
+    cmd = [python, str(HERE / runner.script), "--cache", str(cache), "--index", str(index)]
+    cmd += ["--out", str(out), "--config", config, "--threads", *map(str, threads)]
     if args.nice:
         cmd = ["nice", "-n", str(args.nice), *cmd]
     start = time.perf_counter()
@@ -131,22 +121,20 @@ def run_one(
         tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
     except subprocess.TimeoutExpired:
         failed, tail = True, f"timed out after {args.timeout} s"
-    if failed:
-        result: dict[str, Any] = {
-            "system": runner.name,
-            "config": config,
-            "skipped": f"runner failed: {tail}",
-        }
-    else:
-        result = json.loads(out.read_text())
-    result["runner"], result["config_key"], result["code"] = runner.name, config, version
+    result: dict[str, Any] = {} if failed else json.loads(out.read_text())
+    if failed or "runs" not in result:
+        reason = result.get("skipped") or f"runner failed: {tail}"
+        result = {"system": runner.name, "config": config, "skipped": reason}
+    result["code"] = version
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result))
     if not args.keep_indexes and index.exists():
         shutil.rmtree(index)
     state = result.get("skipped") or f"done in {time.perf_counter() - start:.0f} s"
     print(f"  {tag}: {state}", flush=True)
-    return result
+    if "skipped" in result:
+        return [result]
+    return [{**run, "runner": runner.name, "config_key": config} for run in result["runs"]]
 
 
 def score(
@@ -168,6 +156,7 @@ def score(
         "config_key": result.get("config_key"),
         "config": result["config"],
         "threads": result["threads"],
+        "build_threads": result.get("build_threads", result["threads"]),
         "n_docs": result["n_docs"],
         "n_queries": len(times),
         "ndcg@10": metrics["ndcg@10"],
@@ -184,6 +173,59 @@ def score(
     }
 
 
+WITHIN = 0.99  # "within 1% of exact MaxSim": nDCG@10 at least 0.99x polyvec's exact plan
+
+
+def verdict(rows: list[dict[str, Any]]) -> list[str]:
+    """polyvec's best plans (for quality; for latency and for bytes within 1% of exact
+    MaxSim) and how each peer compares with them, with the margins where polyvec loses."""
+    ours = [r for r in rows if r["runner"] == "polyvec"]
+    exact = next((r for r in ours if r["config_key"] == "tokens"), None)
+    if not ours or exact is None:
+        return []
+    close = [r for r in ours if r["ndcg@10"] >= WITHIN * exact["ndcg@10"]]
+    best = max(ours, key=lambda r: r["ndcg@10"])
+    fastest = min(close, key=lambda r: r["search_p50_ms"])
+    smallest = min(close, key=lambda r: r["bytes_per_doc"])
+    lines = [
+        "",
+        "polyvec's rows, as named by their plans:",
+        "",
+        f"- best for quality: `{best['config_key']}`, nDCG@10 {best['ndcg@10']:.4f};",
+        f"- best for latency within 1% of exact MaxSim ({exact['ndcg@10']:.4f}): "
+        f"`{fastest['config_key']}`, {fastest['search_p50_ms']:.1f} ms, nDCG@10 "
+        f"{fastest['ndcg@10']:.4f};",
+        f"- best for bytes within 1% of exact MaxSim: `{smallest['config_key']}`, "
+        f"{smallest['bytes_per_doc']:,.0f} B/doc, nDCG@10 {smallest['ndcg@10']:.4f}.",
+        "",
+        "Each peer's best row (by nDCG@10, at the most threads) against those: quality against "
+        "the best-for-quality plan, latency against the best-for-latency plan, bytes against "
+        "the best-for-bytes plan. polyvec **loses** where the margin is marked.",
+        "",
+        "| peer | nDCG@10 (polyvec) | search p50 ms (polyvec) | bytes/doc (polyvec) |",
+        "|---|---:|---:|---:|",
+    ]
+    top_threads = max(r["threads"] for r in rows)
+    for runner in dict.fromkeys(r["runner"] for r in rows if r["runner"] != "polyvec"):
+        theirs = [r for r in rows if r["runner"] == runner and r["threads"] == top_threads]
+        if not theirs:
+            continue
+        peer = max(theirs, key=lambda r: r["ndcg@10"])
+        quality = peer["ndcg@10"] - best["ndcg@10"]
+        speed = fastest["search_p50_ms"] / peer["search_p50_ms"]
+        size = smallest["bytes_per_doc"] / peer["bytes_per_doc"]
+        lost_quality = f", **loses by {quality:.4f}**" if quality > 0 else ""
+        lost_speed = f", **{speed:.2f}x slower**" if speed > 1 else ""
+        lost_size = f", **{size:.2f}x larger**" if size > 1 else ""
+        lines.append(
+            f"| {peer['system']} `{peer['config_key']}` | {peer['ndcg@10']:.4f} "
+            f"({best['ndcg@10']:.4f}{lost_quality}) | {peer['search_p50_ms']:.1f} "
+            f"({fastest['search_p50_ms']:.1f}{lost_speed}) | {peer['bytes_per_doc']:,.0f} "
+            f"({smallest['bytes_per_doc']:,.0f}{lost_size}) |"
+        )
+    return lines
+
+
 def markdown(datasets: list[dict[str, Any]], command: str) -> str:
     lines = [
         "# polyvec and peer systems: the same embeddings, indexing and search only",
@@ -193,7 +235,9 @@ def markdown(datasets: list[dict[str, Any]], command: str) -> str:
         "All systems read the same cached vectors of the bundled all-MiniLM-L6-v2 "
         "(`benchmarks/peers/embed.py`); how each figure is measured: "
         "`benchmarks/peers/common.py` and `run.py`. Search: one query at a time, top 100. "
-        "End-to-end = search p50 + the model's median query-encoding time.",
+        "End-to-end = search p50 + the model's median query-encoding time. Each index is built "
+        "once, at the largest thread count, and searched at each: a system's rows share its "
+        "build figures.",
     ]
     for ds in datasets:
         lines += [
@@ -212,6 +256,7 @@ def markdown(datasets: list[dict[str, Any]], command: str) -> str:
                 f"{r['e2e_p50_ms']:.1f} | {r['build_s']:.1f} | {r['bytes_per_doc']:,.0f} | "
                 f"{r['peak_rss_build_mb']:.0f} | {r['peak_rss_search_mb']:.0f} |"
             )
+        lines += verdict(ds["rows"])
         if ds["skipped"]:
             lines += ["", "Skipped:", ""]
             lines += [f"- {s['system']} ({s['config']}): {s['skipped']}" for s in ds["skipped"]]
@@ -309,12 +354,11 @@ def main(argv: list[str] | None = None) -> None:
         for runner in runners:
             threads = args.threads if runner.thread_knob else [max(args.threads)]
             for config in runner.configs:
-                for t in threads:
-                    result = run_one(runner, config, t, cache, args)
+                for result in run_one(runner, config, sorted(set(threads)), cache, args):
                     if "skipped" in result:
                         skipped.append(result)
-                        break  # the other thread counts would fail the same way
-                    rows.append(score(result, qrels, meta["query_encode_ms_median"]))
+                    else:
+                        rows.append(score(result, qrels, meta["query_encode_ms_median"]))
         datasets.append(
             {
                 "dataset": cache.name,

@@ -437,11 +437,18 @@ def evaluate(
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the Markdown reference (docs/reference.md).")
+    ] = False,
+) -> None:
     """Print the JSON schema of a pipeline config (for editors and CI checks)."""
-    from polyvec.config import json_schema
+    from polyvec.schema import json_schema, reference_markdown
 
-    typer.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+    if markdown:
+        typer.echo(reference_markdown(), nl=False)
+    else:
+        typer.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
 
 
 def _read_queries(path: Path) -> list[str]:

@@ -42,6 +42,13 @@ class EncoderConfig(StrictModel):
         type: ``sentence_transformer`` (pooled + raw token vectors of a plain checkpoint)
             or ``multi_vector`` (a trained ColBERT checkpoint, token vectors only).
         model: a hub id, a local path, or ``bundled`` (all-MiniLM-L6-v2, offline).
+        device: ``cpu``, ``cuda``, ``mps`` ... (default: sentence-transformers' choice).
+        batch_size: texts encoded per forward pass.
+        max_seq_length: the model's window in tokens (default: the checkpoint's).
+        query_prompt, document_prompt: text put before each query or document, e.g.
+            ``"query: "`` for E5-style models; part of the collection's identity.
+        trust_remote_code: run the Python code a hub checkpoint ships (only for models you
+            trust).
     """
 
     type: Literal["sentence_transformer", "multi_vector"] = "sentence_transformer"
@@ -99,7 +106,10 @@ class EdgeStoreConfig(_StoreConfigBase):
 
     type: Literal["edge"] = "edge"
     path: str = "./polyvec_data"
+    """The store folder (one sub-folder per collection); relative to a YAML file's folder."""
     wal: bool = True
+    """Write-ahead log: a killed process loses nothing written. ``false`` writes faster and
+    a kill loses every update since the last flush."""
 
 
 class QdrantStoreConfig(_StoreConfigBase):
@@ -115,16 +125,27 @@ class QdrantStoreConfig(_StoreConfigBase):
     type: Literal["qdrant"]
     # --- where (at most one; none only when a client is handed in) ---
     location: str | None = None
+    """``":memory:"`` (qdrant-client's in-process mode) or a server URL."""
     url: str | None = None
+    """A server's URL, e.g. ``http://localhost:6333``."""
     host: str | None = None
+    """A server's host name (with ``port``, ``grpc_port``, ``https``)."""
     path: str | None = None
+    """A folder for qdrant-client's local mode (one process at a time)."""
     # --- how to connect ---
     port: int | None = Field(default=6333, gt=0)
+    """The server's REST port."""
     grpc_port: int = Field(default=6334, gt=0)
+    """The server's gRPC port."""
     prefer_grpc: bool = False
+    """Talk gRPC instead of REST where qdrant-client can."""
     https: bool | None = None
+    """Use TLS (default: qdrant-client's choice from the URL)."""
     prefix: str | None = None
+    """A path prefix before the REST API's routes (behind a proxy)."""
     api_key: SecretStr | None = None
+    """The server's API key; better ``api_key_env`` or ``${VAR}`` in YAML than the key
+    itself."""
     api_key_env: str | None = "QDRANT_API_KEY"
     """Read the API key from this environment variable when ``api_key`` is not given."""
     timeout: int = Field(default=10, gt=0)
@@ -133,13 +154,18 @@ class QdrantStoreConfig(_StoreConfigBase):
     """Let qdrant-client compare its version with the server's (in a background thread)."""
     # --- the collection (used when polyvec creates it) ---
     shard_number: int | None = Field(default=None, gt=0)
+    """Shards of a new collection (a cluster spreads them over its nodes)."""
     replication_factor: int | None = Field(default=None, gt=0)
+    """Copies of each shard in a cluster."""
     write_consistency_factor: int | None = Field(default=None, gt=0)
+    """Replicas that must confirm a write before it succeeds."""
     on_disk: bool | None = None
     """Keep the original vectors on disk (memory-mapped) instead of in RAM."""
     on_disk_payload: bool | None = None
+    """Keep payloads (texts, metadata) on disk instead of in RAM."""
     # --- uploads ---
     upload_batch_size: int = Field(default=64, gt=0)
+    """Points per upload request."""
     upload_parallel: int = Field(default=4, gt=0)
     """Batches sent at once to a server (local mode sends one at a time)."""
 
@@ -231,14 +257,24 @@ class StageConfig(StrictModel):
     the ``prefetch`` stages."""
 
     field: str | None = None
+    """The field this stage searches (or ``fusion``)."""
     fusion: Literal["rrf", "dbsf"] | None = None
+    """Fuse the ``prefetch`` stages' rankings: reciprocal rank (``rrf``) or score
+    normalisation (``dbsf``)."""
     k: int = Field(default=RRF_K, gt=0)
+    """RRF's constant: a document at rank r scores 1 / (k + r)."""
     weights: list[float] | None = None
+    """RRF only: one weight per ``prefetch`` stage."""
     limit: int | None = Field(default=None, gt=0)
+    """How many candidates this stage passes on (required below the last stage)."""
     prefetch: list[StageConfig] = Field(default_factory=list)
+    """The earlier stages, whose candidates this stage reranks or fuses."""
     rescore: bool | None = None
+    """On a quantized field: rescore with the originals (default: the field's setting)."""
     oversampling: float | None = Field(default=None, ge=1.0)
+    """On a quantized field: fetch this many times the limit before rescoring."""
     exact: bool = False
+    """Scan every point instead of the HNSW index."""
 
     def to_stage(self) -> Stage:
         # checked here, not by a model validator: pydantic would name the validator in the
@@ -277,7 +313,11 @@ class PipelineConfig(StrictModel):
     Attributes:
         fields: the representations stored per document, e.g. ``late_interaction``.
         plans: named query plans; a field name is always usable as an exact one-stage plan.
+        encoder: the model and how it encodes.
+        store: where the collection lives: ``edge`` (embedded, the default) or ``qdrant``.
         default_plan: the plan used when a search names none (default: the first field).
+        ingest_batch_size: documents checked and written per batch of an ingest.
+        chunking: how documents longer than the encoder's window are split.
     """
 
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
@@ -442,29 +482,6 @@ def format_errors(
             message += _suggestion(model or PipelineConfig, tuple(e["loc"]))
         lines.append(f"{path or '<root>'}: {message}")
     return "; ".join(lines)
-
-
-def json_schema() -> dict[str, Any]:
-    """The JSON schema of a pipeline config (what ``polyvec schema`` prints).
-
-    Generated from the pydantic models; ``fields`` items are one of the registered
-    adapters' configs, told apart by ``type`` (the config validates them through the
-    registry, so plugins' adapters appear here too).
-    """
-    from pydantic import create_model
-
-    configs = tuple(registry.adapters.resolve(name).Config for name in registry.adapters.names())
-    item: Any = Annotated[Union[configs], Field(discriminator="type")]  # noqa: UP007
-    shape = create_model(
-        "PipelineConfig",
-        __base__=PipelineConfig,
-        __doc__=PipelineConfig.__doc__,
-        fields=(list[item], Field(default_factory=lambda: [{"type": "late_interaction"}])),
-    )
-    schema: dict[str, Any] = shape.model_json_schema(mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "polyvec pipeline config"
-    return schema
 
 
 def load_config(

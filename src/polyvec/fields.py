@@ -21,7 +21,9 @@ Datatype = Literal["float32", "float16", "turbo8", "turbo16"]
 class StrictModel(BaseModel):
     """Base for everything a user writes: unknown keys are errors, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # use_attribute_docstrings: a field's docstring is its description in the JSON schema and
+    # in docs/reference.md (polyvec.schema), so a key is explained once, beside its code
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class FieldConfig(StrictModel):

@@ -29,8 +29,12 @@ DATATYPE_BYTES = {"float32": 4.0, "float16": 2.0, "turbo8": 1.0, "turbo16": 2.0}
 
 class _QuantizationBase(StrictModel):
     always_ram: bool = True
+    """Keep the quantized copy in RAM (the originals stay where the store keeps them)."""
     rescore: bool = True
+    """Rescore the candidates found on the quantized copy with the original vectors."""
     oversampling: float | None = Field(default=None, ge=1.0)
+    """Fetch ``oversampling`` x the limit from the quantized copy before rescoring
+    (default: the engine's)."""
 
 
 class ScalarQuantization(_QuantizationBase):
@@ -38,6 +42,7 @@ class ScalarQuantization(_QuantizationBase):
 
     type: Literal["scalar"]
     quantile: float | None = Field(default=None, gt=0.5, le=1.0)
+    """Clip values outside this quantile before mapping to int8 (default: the engine's)."""
 
 
 class BinaryQuantization(_QuantizationBase):
@@ -45,7 +50,9 @@ class BinaryQuantization(_QuantizationBase):
 
     type: Literal["binary"]
     encoding: Literal["1bit", "1.5bit", "2bit"] = "1bit"
+    """Bits stored per dimension."""
     query_encoding: Literal["default", "binary", "scalar4bits", "scalar8bits"] = "default"
+    """How the query is encoded to compare with the codes (``scalar*``: asymmetric, finer)."""
 
 
 class ProductQuantization(_QuantizationBase):
@@ -53,6 +60,7 @@ class ProductQuantization(_QuantizationBase):
 
     type: Literal["product"]
     compression: Literal[4, 8, 16, 32, 64] = 16
+    """How many times smaller than float32 the codes are."""
 
 
 class TurboQuantization(_QuantizationBase):
@@ -60,6 +68,7 @@ class TurboQuantization(_QuantizationBase):
 
     type: Literal["turbo"]
     bits: Literal["1", "1.5", "2", "4", "8"] = "4"
+    """Bits per dimension of the codes (a number or a string)."""
 
     @field_validator("bits", mode="before")
     @classmethod
