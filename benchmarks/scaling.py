@@ -14,7 +14,8 @@ Each size runs in a fresh child process, so peak RSS (VmHWM) and peak anonymous 
 exact MaxSim), ``fde`` (MUVERA FDE, scanned exactly), ``fde_hnsw`` (the same FDE with an
 HNSW index) and ``dense`` (the mean token vector). Plans, each measured on every query
 one at a time, interleaved, after one warm-up pass: exact MaxSim, the FDE funnel with a
-scanned and an HNSW candidate stage, and the dense funnel. The candidate field's
+scanned and an HNSW candidate stage (at the engine's default search effort, and with
+``hnsw_ef: 800``, 4x the candidate limit), and the dense funnel. The candidate field's
 scan-vs-HNSW switch point is read off the two FDE funnels' p50 (and their recall).
 
 ``--warp-sizes`` (default: every size) also runs WARP (``xtr-warp-rs``, nbits=4, 2 threads,
@@ -59,6 +60,7 @@ PLANS = {
     "exact MaxSim": "tokens",
     "FDE scan funnel": "fde:200 -> tokens",
     "FDE HNSW funnel": "fde_hnsw:200 -> tokens",
+    "FDE HNSW ef=800 funnel": "fde_hnsw_ef800",
     "dense funnel": "dense:200 -> tokens",
 }
 
@@ -146,6 +148,13 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
             {"type": "dense", "name": "dense"},
         ],
         "chunking": {"mode": "truncate"},
+        # the HNSW candidate stage with a 4x wider graph search (the default ef is the limit)
+        "plans": {
+            "fde_hnsw_ef800": [
+                {"field": "fde_hnsw", "limit": 200, "hnsw_ef": 800},
+                {"field": "tokens"},
+            ]
+        },
     }
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         config["store"] = {"type": "edge", "path": tmp, "collection": "scaling"}

@@ -109,3 +109,49 @@ def test_cli_tune(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "recall@3" in result.stdout and "recommended" in result.stdout
+
+
+HNSW_FIELDS = [FIELDS[0], {**FIELDS[1], "hnsw": True}]
+EF_PLAN = {"field": "tokens", "prefetch": [{"field": "fde", "limit": 20, "hnsw_ef": 128}]}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hnsw_ef_of_a_candidate_stage_reaches_the_engine(make_pipeline, backend: str) -> None:
+    """A stage's ``hnsw_ef`` is sent with its prefetch (where the engine honours search
+    parameters) and answers as the plan without it on every backend: a collection this
+    small is searched exactly, HNSW or not."""
+    from polyvec.store.requests import QueryBuilder
+
+    p = make_pipeline(
+        backend, fields=HNSW_FIELDS, plans={"ef": EF_PLAN, "plain": "fde:20 -> tokens"}
+    )
+    p.ingest(DOCS)
+    plan = p.plan("ef")
+    assert plan.prefetch[0].hnsw_ef == 128
+    vectors = {"tokens": [[0.1] * 384], "fde": [0.0] * p.vector_fields["fde"].size}
+    sent = QueryBuilder(p.vector_fields).request(plan, vectors, 5)
+    assert [stage.params.hnsw_ef for stage in sent.prefetch] == [128]  # type: ignore[union-attr]
+    for q in ["what is late interaction?", "pets"]:
+        ef = [(h.id, round(h.score, 5)) for h in p.search(q, k=5, plan="ef")]
+        assert ef == [(h.id, round(h.score, 5)) for h in p.search(q, k=5, plan="plain")]
+
+
+@pytest.mark.parametrize(
+    ("stage", "message"),
+    [
+        ({"field": "fde", "limit": 20, "hnsw_ef": 0}, "greater than 0"),
+        ({"field": "fde", "limit": 20, "hnsw_ef": 64, "exact": True}, "keep one"),
+    ],
+)
+def test_hnsw_ef_is_checked(make_pipeline, stage: dict, message: str) -> None:
+    plan = {"field": "tokens", "prefetch": [stage]}
+    with pytest.raises(ConfigError, match=message):
+        make_pipeline("edge", fields=HNSW_FIELDS, plans={"bad": plan})
+
+
+def test_hnsw_ef_on_a_scanned_field_is_refused(make_pipeline) -> None:
+    with pytest.raises(ConfigError, match="has no HNSW index"):
+        make_pipeline("edge", fields=FIELDS, plans={"bad": EF_PLAN})
+    fused = {"fusion": "rrf", "hnsw_ef": 64, "prefetch": [{"field": "fde", "limit": 5}] * 2}
+    with pytest.raises(ConfigError, match="searches no field"):
+        make_pipeline("memory", fields=HNSW_FIELDS, plans={"bad": fused})

@@ -275,6 +275,9 @@ class StageConfig(StrictModel):
     """On a quantized field: fetch this many times the limit before rescoring."""
     exact: bool = False
     """Scan every point instead of the HNSW index."""
+    hnsw_ef: int | None = Field(default=None, gt=0)
+    """On a field with an HNSW index: candidates its graph search explores (more: closer to
+    exact, slower; default: the engine's)."""
 
     def to_stage(self) -> Stage:
         # checked here, not by a model validator: pydantic would name the validator in the
@@ -288,6 +291,7 @@ class StageConfig(StrictModel):
             rescore=self.rescore,
             oversampling=self.oversampling,
             exact=self.exact,
+            hnsw_ef=self.hnsw_ef,
             fusion=self.fusion,
             rrf_k=self.k,
             weights=tuple(self.weights) if self.weights is not None else None,

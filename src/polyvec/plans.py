@@ -30,6 +30,7 @@ class SearchSettings:
     quantized: bool = False
     rescore: bool = True
     oversampling: float | None = None
+    hnsw_ef: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class Stage:
         oversampling: for quantized fields, fetch ``limit * oversampling`` before rescoring;
             ``None``: the field's setting.
         exact: bypass any HNSW index and scan.
+        hnsw_ef: on a field with an HNSW index, how many candidates its graph search
+            explores (Qdrant's ``hnsw_ef``; ``None``: the engine's default, the limit or
+            more). Larger finds more of the exact neighbours and costs more.
         fusion: ``rrf`` or ``dbsf``: this stage fuses its (two or more) children and
             searches no field (``field`` then holds the fusion's name).
         rrf_k: RRF's ``k`` (a document at rank ``r`` of a child scores ``w / (k + r)``).
@@ -57,6 +61,7 @@ class Stage:
     rescore: bool | None = None
     oversampling: float | None = None
     exact: bool = False
+    hnsw_ef: int | None = None
     fusion: Literal["rrf", "dbsf"] | None = None
     rrf_k: int = RRF_K
     weights: tuple[float, ...] | None = None
@@ -65,18 +70,19 @@ class Stage:
         """What this stage asks of the engine for ``field``; ``None``: the engine's defaults.
 
         Quantized fields get rescore/oversampling (the stage's own, else the field's;
-        rescore unless opted out); ``exact`` bypasses an HNSW index.
+        rescore unless opted out); ``exact`` bypasses an HNSW index, ``hnsw_ef`` sets its
+        search effort.
         """
         q = field.quantization if field is not None else None
-        if q is None and not self.exact:
+        if q is None and not self.exact and self.hnsw_ef is None:
             return None
         if q is None:
-            return SearchSettings(exact=self.exact)
+            return SearchSettings(exact=self.exact, hnsw_ef=self.hnsw_ef)
         rescore = self.rescore if self.rescore is not None else bool(q.option("rescore", True))
         oversampling = (
             self.oversampling if self.oversampling is not None else q.option("oversampling")
         )
-        return SearchSettings(self.exact, True, rescore, oversampling)
+        return SearchSettings(self.exact, True, rescore, oversampling, self.hnsw_ef)
 
     def candidate_limit(self) -> int | None:
         """The stage's limit; a fusion passing candidates on without one passes all its
@@ -305,9 +311,15 @@ def _check_fusion(stage: Stage, root: bool, text: str) -> None:
             f"plan {text}: {stage.fusion} fuses two or more stages, e.g. "
             f"'{stage.fusion}(bm25:100, dense:100)'"
         )
-    if stage.rescore is not None or stage.oversampling is not None or stage.exact:
+    if (
+        stage.rescore is not None
+        or stage.oversampling is not None
+        or stage.exact
+        or stage.hnsw_ef is not None
+    ):
         raise ConfigError(
-            f"plan {text}: a {stage.fusion} stage searches no field: no rescore, oversampling or exact"
+            f"plan {text}: a {stage.fusion} stage searches no field: no rescore, oversampling, "
+            "exact or hnsw_ef"
         )
     if isinstance(stage.rrf_k, bool) or not isinstance(stage.rrf_k, int) or stage.rrf_k < 1:
         raise ConfigError(f"plan {text}: rrf k must be a positive int, got {stage.rrf_k!r}")
@@ -345,8 +357,30 @@ def _check_stage(stage: Stage, fields: Mapping[str, VectorField], root: bool, te
             f"plan {text}: oversampling of stage {stage.field!r} must be >= 1, "
             f"got {stage.oversampling!r}"
         )
+    if stage.hnsw_ef is not None:
+        _check_hnsw_ef(stage, field, text)
     for child in stage.prefetch:
         _check_stage(child, fields, False, text)
+
+
+def _check_hnsw_ef(stage: Stage, field: VectorField, text: str) -> None:
+    """``hnsw_ef`` only where it means something: a positive int, on an HNSW-indexed field
+    that the stage does not scan exactly (the engine would ignore it silently)."""
+    ef = stage.hnsw_ef
+    if isinstance(ef, bool) or not isinstance(ef, int) or ef < 1:
+        raise ConfigError(
+            f"plan {text}: hnsw_ef of stage {stage.field!r} must be a positive int, got {ef!r}"
+        )
+    if not field.hnsw:
+        raise ConfigError(
+            f"plan {text}: stage {stage.field!r} sets hnsw_ef, but the field has no HNSW index "
+            "(it is scanned exactly); remove hnsw_ef or set hnsw: true on the field"
+        )
+    if stage.exact:
+        raise ConfigError(
+            f"plan {text}: stage {stage.field!r} sets both exact (scan every point) and "
+            "hnsw_ef (the graph search's effort); keep one"
+        )
 
 
 def validate_plan(

@@ -143,6 +143,7 @@ def search_params(stage: Stage, field: VectorField) -> models.SearchParams | Non
     if settings is None:
         return None
     return models.SearchParams(
+        hnsw_ef=settings.hnsw_ef,
         exact=settings.exact or None,
         quantization=(
             models.QuantizationSearchParams(
