@@ -15,7 +15,8 @@ One command, run in polyvec's venv::
    at the largest only where it has none. A
    result is reused when its runner's code (runner + ``common.py``) is unchanged and
    ``--force`` is not given; index folders are deleted after each run unless
-   ``--keep-indexes``.
+   ``--keep-indexes``. ``--cached-only`` runs nothing and writes the report from the results
+   already there (what earlier invocations of the same command measured).
 4. Scores every run with polyvec's own ``polyvec.eval.score_run`` (``pytrec_eval``:
    nDCG@10, Recall@100, over the judged test queries in the cache), from rank-derived scores
    as ``polyvec eval`` does (a system's ties cannot reorder its ranking inside trec_eval).
@@ -104,7 +105,11 @@ def run_one(
         previous = json.loads(out.read_text())
         if previous.get("code") == version and "runs" in previous:
             print(f"  {tag}: reused {out.relative_to(ROOT)}", flush=True)
-            return [{**run, "config_key": config} for run in previous["runs"]]
+            return [
+                {**run, "runner": runner.name, "config_key": config} for run in previous["runs"]
+            ]
+    if args.cached_only:
+        return [{"system": runner.name, "config": config, "skipped": "not run: no result yet"}]
     if runner.env is not None and (reason := venvs.failure(runner.env)) is not None:
         return [{"system": runner.name, "config": config, "skipped": f"pip: {reason}"}]
     python = sys.executable if runner.env is None else str(venvs.python_of(runner.env))
@@ -322,6 +327,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-indexes", action="store_true")
     parser.add_argument("--timeout", type=int, default=6 * 3600, help="seconds per run")
     parser.add_argument("--nice", type=int, default=0, help="run runners under nice -n")
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="run nothing: write the report from the results already there (a run without a "
+        "result is listed as not run)",
+    )
     args = parser.parse_args(argv)
     command = "python benchmarks/peers/run.py " + " ".join(argv or sys.argv[1:])
     runners = [r for r in RUNNERS if args.only is None or r.name in args.only]
@@ -333,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
             for r in runners
         ]
 
-    for env in dict.fromkeys(r.env for r in runners if r.env is not None):
+    for env in dict.fromkeys(r.env for r in runners if r.env is not None and not args.cached_only):
         start = time.perf_counter()
         reason = venvs.ensure(env)
         print(f"venv {env}: {reason or 'ready'} ({time.perf_counter() - start:.0f} s)", flush=True)
@@ -346,10 +357,16 @@ def main(argv: list[str] | None = None) -> None:
         embed = [sys.executable, str(HERE / "embed.py"), data]
         embed += ["--subset", str(args.subset)] if args.subset else []
         embed += ["--queries", str(args.queries)] if args.queries else []
-        subprocess.run(embed, check=True)
+        if not args.cached_only:
+            subprocess.run(embed, check=True)
         meta = json.loads((cache / "encode.json").read_text())
         qrels = json.loads((cache / "qrels.json").read_text())
-        rows, skipped = [], []
+        rows: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = [
+            {"system": r.name, "config": ", ".join(r.configs), "skipped": "not run: --only"}
+            for r in RUNNERS
+            if r.name not in {chosen.name for chosen in runners}
+        ]
         print(f"{cache.name}: {meta['n_docs']} documents, {meta['n_queries']} queries", flush=True)
         for runner in runners:
             threads = args.threads if runner.thread_knob else [max(args.threads)]
