@@ -231,6 +231,14 @@ def verdict(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _reason(result: dict[str, Any]) -> str:
+    """Why a run is missing; a SIGKILL is named (on Linux, usually the OOM killer)."""
+    reason = str(result.get("skipped"))
+    if reason.endswith("exit -9"):
+        reason += " (SIGKILL: on this box, the kernel's out-of-memory killer; see dmesg)"
+    return reason
+
+
 def markdown(datasets: list[dict[str, Any]], command: str) -> str:
     lines = [
         "# polyvec and peer systems: the same embeddings, indexing and search only",
@@ -385,7 +393,8 @@ def main(argv: list[str] | None = None) -> None:
                 "encode_p95_ms": meta["query_encode_ms_p95"],
                 "rows": rows,
                 "skipped": [
-                    {k: s.get(k) for k in ("system", "config", "skipped")} for s in skipped
+                    {**{k: s.get(k) for k in ("system", "config")}, "skipped": _reason(s)}
+                    for s in skipped
                 ],
             }
         )
