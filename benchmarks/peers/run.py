@@ -101,6 +101,7 @@ def run_one(
     out = WORK / "results" / cache.name / f"{tag}.json"
     index = WORK / "index" / cache.name / tag
     version = code_hash(runner)
+    previous: dict[str, Any] = {}
     if out.exists() and not args.force:
         previous = json.loads(out.read_text())
         if previous.get("code") == version and "runs" in previous:
@@ -109,7 +110,9 @@ def run_one(
                 {**run, "runner": runner.name, "config_key": config} for run in previous["runs"]
             ]
     if args.cached_only:
-        return [{"system": runner.name, "config": config, "skipped": "not run: no result yet"}]
+        same = out.exists() and previous.get("code") == version  # a failure, kept with why
+        reason = previous["skipped"] if same else "not run: no result yet"
+        return [{"system": runner.name, "config": config, "skipped": reason}]
     if runner.env is not None and (reason := venvs.failure(runner.env)) is not None:
         return [{"system": runner.name, "config": config, "skipped": f"pip: {reason}"}]
     python = sys.executable if runner.env is None else str(venvs.python_of(runner.env))
@@ -245,6 +248,15 @@ def markdown(datasets: list[dict[str, Any]], command: str) -> str:
         "",
         f"`{command}`",
         "",
+        *(
+            [
+                "Written with `--cached-only` from the results that the same command without "
+                "it measured (a runner's result is kept until its code changes).",
+                "",
+            ]
+            if "--cached-only" in command
+            else []
+        ),
         "All systems read the same cached vectors of the bundled all-MiniLM-L6-v2 "
         "(`benchmarks/peers/embed.py`); how each figure is measured: "
         "`benchmarks/peers/common.py` and `run.py`. Search: one query at a time, top 100. "
