@@ -253,14 +253,13 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
     for name in PLANS:
         left.plot(sizes, [r["plans"][name]["p50_ms"] for r in results], marker="o", label=name)
     warped = [r for r in results if "p50_ms" in r.get("warp", {})]
-    if warped:
-        left.plot(
-            [r["documents"] for r in warped],
-            [r["warp"]["p50_ms"] for r in warped],
-            marker="s",
-            linestyle="--",
-            label="WARP nbits=4, 2 threads (search only)",
-        )
+
+    def warp_line(axis: Any, key: str, label: str) -> None:
+        if warped:
+            xs, ys = [r["documents"] for r in warped], [r["warp"][key] for r in warped]
+            axis.plot(xs, ys, marker="s", linestyle="--", label=label)
+
+    warp_line(left, "p50_ms", "WARP nbits=4, 2 threads (search only)")
     left.set(
         xscale="log",
         yscale="log",
@@ -271,14 +270,7 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8)
     right.plot(sizes, [r["peak_rss_ingest_mb"] for r in results], marker="o", label="peak RSS")
-    if warped:
-        right.plot(
-            [r["documents"] for r in warped],
-            [r["warp"]["peak_rss_build_mb"] for r in warped],
-            marker="s",
-            linestyle="--",
-            label="WARP build peak RSS (holds its float32 input)",
-        )
+    warp_line(right, "peak_rss_build_mb", "WARP build peak RSS (holds its float32 input)")
     right.plot(
         sizes,
         [r["peak_anon_ingest_mb"] for r in results],
