@@ -91,7 +91,7 @@ class SyntheticEncoder(Encoder):
     def token_dim(self) -> int | None:
         return DIM
 
-    def tokens(self, text: str, is_query: bool) -> np.ndarray:
+    def _tokens(self, text: str, is_query: bool) -> np.ndarray:
         words = text.split()
         if words[0] != "topic":
             return _unit(_rng(text).standard_normal((TOKENS, DIM)))
@@ -105,7 +105,7 @@ class SyntheticEncoder(Encoder):
     def encode(
         self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool
     ) -> Encoded:
-        rows = [self.tokens(t, is_query) for t in texts]
+        rows = [self._tokens(t, is_query) for t in texts]
         return Encoded(
             pooled=np.stack([_unit(r.mean(axis=0)) for r in rows]) if pooled and rows else None,
             tokens=rows if tokens else None,
@@ -213,10 +213,10 @@ def warp(size: int, exact: dict[str, list[str]], args: argparse.Namespace) -> di
             ("doc", [d["id"] for d in corpus], [d["text"] for d in corpus], False),
             ("query", queries, queries, True),
         ):
-            tokens = [encoder.tokens(t, is_query) for t in texts]
-            pooled = np.stack([_unit(t.mean(axis=0)) for t in tokens])
-            save_side(cache, side, ids, texts, pooled, tokens)
-            del tokens, pooled
+            encoded = encoder.encode(texts, is_query=is_query, pooled=True, tokens=True)
+            assert encoded.pooled is not None and encoded.tokens is not None
+            save_side(cache, side, ids, texts, encoded.pooled, encoded.tokens)
+            del encoded
         (cache / "encode.json").write_text(json.dumps({"n_docs": size}))
         out, index = cache / "warp.json", cache / "warp-index"
         script = Path(__file__).resolve().parent / "peers" / "run_warp.py"

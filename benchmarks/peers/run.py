@@ -101,17 +101,17 @@ def run_one(
     out = WORK / "results" / cache.name / f"{tag}.json"
     index = WORK / "index" / cache.name / tag
     version = code_hash(runner)
-    previous: dict[str, Any] = {}
-    if out.exists() and not args.force:
-        previous = json.loads(out.read_text())
-        if previous.get("code") == version and "runs" in previous:
-            print(f"  {tag}: reused {out.relative_to(ROOT)}", flush=True)
-            return [
-                {**run, "runner": runner.name, "config_key": config} for run in previous["runs"]
-            ]
-    if args.cached_only:
-        same = out.exists() and previous.get("code") == version  # a failure, kept with why
-        reason = previous["skipped"] if same else "not run: no result yet"
+
+    def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{**run, "runner": runner.name, "config_key": config} for run in result["runs"]]
+
+    previous = json.loads(out.read_text()) if out.exists() and not args.force else {}
+    fresh = previous.get("code") == version  # measured by this very code
+    if fresh and "runs" in previous:
+        print(f"  {tag}: reused {out.relative_to(ROOT)}", flush=True)
+        return rows(previous)
+    if args.cached_only:  # a failure is kept with its reason
+        reason = previous["skipped"] if fresh else "not run: no result yet"
         return [{"system": runner.name, "config": config, "skipped": reason}]
     if runner.env is not None and (reason := venvs.failure(runner.env)) is not None:
         return [{"system": runner.name, "config": config, "skipped": f"pip: {reason}"}]
@@ -140,9 +140,7 @@ def run_one(
         shutil.rmtree(index)
     state = result.get("skipped") or f"done in {time.perf_counter() - start:.0f} s"
     print(f"  {tag}: {state}", flush=True)
-    if "skipped" in result:
-        return [result]
-    return [{**run, "runner": runner.name, "config_key": config} for run in result["runs"]]
+    return [result] if "skipped" in result else rows(result)
 
 
 def score(

@@ -103,7 +103,8 @@ def json_schema() -> dict[str, Any]:
 def _type_of(prop: dict[str, Any]) -> str:
     """A short type for the reference: ``int``, ``"a" | "b"``, ``list of X``, ``X | null``."""
     if "$ref" in prop:
-        return f"[{prop['$ref'].rsplit('/', 1)[-1]}](#{_anchor(prop['$ref'].rsplit('/', 1)[-1])})"
+        name = prop["$ref"].rsplit("/", 1)[-1]
+        return f"[{name}](#{name.lower()})"  # the heading's anchor
     if "const" in prop:
         return json.dumps(prop["const"])
     if "enum" in prop:
@@ -131,10 +132,6 @@ def _bounds(prop: dict[str, Any]) -> str:
         "minLength": "at least {} characters",
     }
     return ", ".join(text.format(prop[key]) for key, text in words.items() if key in prop)
-
-
-def _anchor(title: str) -> str:
-    return title.lower()
 
 
 def _cell(text: str) -> str:
