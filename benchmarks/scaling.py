@@ -12,11 +12,18 @@ a query is 32 of its topic's vectors plus noise. Documents go through the public
 Each size runs in a fresh child process, so peak RSS (VmHWM) and peak anonymous memory
 (RssAnon, sampled every 20 ms) are that size's. Fields: ``tokens`` (the token vectors,
 exact MaxSim), ``fde`` (MUVERA FDE, scanned exactly), ``fde_hnsw`` (the same FDE with an
-HNSW index) and ``dense`` (the mean token vector). Plans, each measured on every query
-one at a time, interleaved, after one warm-up pass: exact MaxSim, the FDE funnel with a
-scanned and an HNSW candidate stage (at the engine's default search effort, and with
-``hnsw_ef: 800``, 4x the candidate limit), and the dense funnel. The candidate field's
-scan-vs-HNSW switch point is read off the two FDE funnels' p50 (and their recall).
+HNSW index), ``dense`` (the mean token vector) and ``small`` (the token vectors pooled by
+a factor of 2 and stored as turbo8: the compact field of ``benchmarks/peers``). Plans, each
+measured on every query one at a time, interleaved, after one warm-up pass: exact MaxSim,
+the FDE funnel with a scanned and an HNSW candidate stage (at the engine's default search
+effort, and with ``hnsw_ef: 800``, 4x the candidate limit), the dense funnel and the
+compact funnel (``dense:100 -> small``). The candidate field's scan-vs-HNSW switch point
+is read off the two FDE funnels' p50 (and their recall).
+
+Bytes on disk are those of the whole collection (every field, payload, ids, Edge's WAL)
+and, per field, those of its storage and index folders in every segment. The compact
+bytes per document are what a collection of ``dense`` and ``small`` alone would hold: the
+whole collection less the other fields' folders.
 
 ``--warp-sizes`` (default: every size) also runs WARP (``xtr-warp-rs``, nbits=4, 2 threads,
 ``benchmarks/peers/run_warp.py`` in the peers' ``torch211`` venv) on the same corpus: the
@@ -62,7 +69,10 @@ PLANS = {
     "FDE HNSW funnel": "fde_hnsw:200 -> tokens",
     "FDE HNSW ef=800 funnel": "fde_hnsw_ef800",
     "dense funnel": "dense:200 -> tokens",
+    "compact funnel": "dense:100 -> small",
 }
+# the fields a compact collection holds: what the compact funnel reads, and its bytes
+COMPACT_FIELDS = ("dense", "small")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -131,8 +141,19 @@ class SyntheticCorpus:
             yield {"id": f"d{i}", "text": planted.get(i, f"doc {i}")}
 
 
-def _disk_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+def _disk_bytes(folder: Path) -> tuple[int, dict[str, int]]:
+    """All bytes under ``folder``, and those of each named vector (its storage and index
+    folders, ``vector_storage-<name>`` and ``vector_index-<name>``, in every segment)."""
+    total, fields = 0, dict[str, int]()
+    for path in folder.rglob("*"):
+        if path.is_file():
+            size = path.stat().st_size
+            total += size
+            for part in path.relative_to(folder).parts:
+                if part.startswith(("vector_storage-", "vector_index-")):
+                    name = part.split("-", 1)[1]
+                    fields[name] = fields.get(name, 0) + size
+    return total, fields
 
 
 def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -146,6 +167,8 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
             {**fde, "name": "fde"},
             {**fde, "name": "fde_hnsw", "hnsw": True},
             {"type": "dense", "name": "dense"},
+            # the compact row of benchmarks/peers: pooled (factor 2), 8-bit token vectors
+            {"type": "late_interaction", "name": "small", "pool_factor": 2, "datatype": "turbo8"},
         ],
         "chunking": {"mode": "truncate"},
         # the HNSW candidate stage with a 4x wider graph search (the default ef is the limit)
@@ -166,7 +189,7 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
                 pipeline.optimize()
                 ingest_s = time.perf_counter() - start
             peak_ingest = status("VmHWM")
-            disk = _disk_bytes(Path(tmp))
+            disk, field_bytes = _disk_bytes(Path(tmp))
             queries = [f"topic {q}" for q in range(args.queries)]
             exact = {q: [h.id for h in pipeline.search(q, 10, plan="tokens")] for q in queries}
             latencies: dict[str, list[float]] = {name: [] for name in PLANS}
@@ -189,6 +212,12 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_ingest_mb": peak_ingest / 2**20,
         "peak_anon_ingest_mb": anon.peak / 2**20,
         "disk_bytes_per_doc": disk / size,
+        "field_bytes_per_doc": {name: n / size for name, n in field_bytes.items()},
+        # a collection of the compact fields only: everything but the other fields' files
+        "compact_bytes_per_doc": (
+            disk - sum(n for name, n in field_bytes.items() if name not in COMPACT_FIELDS)
+        )
+        / size,
         "plans": {
             name: {
                 "plan": PLANS[name],
@@ -302,10 +331,11 @@ def main() -> None:
         return
     results = []
     lines = [
-        "| documents | ingest docs/s | peak RSS MB | peak anon MB | disk bytes/doc | "
+        "| documents | ingest docs/s | peak RSS MB | peak anon MB | disk bytes/doc "
+        "| compact bytes/doc | "
         + " | ".join(f"{n} p50 ms (recall@10)" for n in PLANS)
         + " | WARP p50 ms (recall@10) | WARP build s | WARP bytes/doc | WARP build peak RSS MB |",
-        "|---:|---:|---:|---:|---:|" + "---:|" * (len(PLANS) + 4),
+        "|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(PLANS) + 4),
     ]
     warp_sizes = set(args.sizes if args.warp_sizes is None else args.warp_sizes)
     print(lines[0], lines[1], sep="\n", flush=True)
@@ -342,6 +372,7 @@ def main() -> None:
         lines.append(
             f"| {size:,} | {result['ingest_docs_per_s']:.0f} | {result['peak_rss_ingest_mb']:.0f} "
             f"| {result['peak_anon_ingest_mb']:.0f} | {result['disk_bytes_per_doc']:,.0f} | "
+            f"{result['compact_bytes_per_doc']:,.0f} | "
             f"{cells} |"
         )
         print(lines[-1], flush=True)

@@ -82,10 +82,46 @@ def test_plan_forms_agree() -> None:
     assert expected.with_limits({"dense": 80}).prefetch[0].limit == 80
 
 
-@pytest.mark.parametrize("text", ["fde:abc -> tokens", "-> tokens", "fde:-3 -> tokens"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "fde:abc -> tokens",
+        "-> tokens",
+        "fde:-3 -> tokens",
+        "fde(200, fast) -> tokens",
+        "fde(200, rescore=maybe) -> tokens",
+        "fde(200, hnsw_ef=lots) -> tokens",
+        "fde(200, oversampling=x) -> tokens",
+        "fde(200, hnsw_ef) -> tokens",
+    ],
+)
 def test_bad_plan_strings_are_refused(text: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="write stages as"):
         parse_plan(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "tree"),
+    [
+        ("fde(200, hnsw_ef=800) -> tokens", {"field": "fde", "limit": 200, "hnsw_ef": 800}),
+        ("fde(200, exact) -> tokens", {"field": "fde", "limit": 200, "exact": True}),
+        (
+            "fde(200, rescore=false, oversampling=2.5) -> tokens",
+            {"field": "fde", "limit": 200, "rescore": False, "oversampling": 2.5},
+        ),
+    ],
+)
+def test_search_options_read_the_same_in_string_and_tree_forms(text: str, tree: dict) -> None:
+    """A stage's search options in the string form equal the list form's, and
+    ``describe()`` (what ``polyvec query`` prints as the plan) reads back to the same plan."""
+    cfg = load_config(
+        {
+            "fields": [{"type": "late_interaction"}, {"type": "fde"}],
+            "plans": {"text": text, "tree": [tree, {"field": "tokens"}]},
+        }
+    )
+    assert cfg.plan("text") == cfg.plan("tree")
+    assert parse_plan(cfg.plan("text").describe()) == cfg.plan("text")
 
 
 def test_yaml_loading(tmp_path: Path) -> None:

@@ -122,12 +122,17 @@ def test_hnsw_ef_of_a_candidate_stage_reaches_the_engine(make_pipeline, backend:
     small is searched exactly, HNSW or not."""
     from polyvec.store.requests import QueryBuilder
 
-    p = make_pipeline(
-        backend, fields=HNSW_FIELDS, plans={"ef": EF_PLAN, "plain": "fde:20 -> tokens"}
-    )
+    plans = {
+        "ef": EF_PLAN,
+        "ef_text": "fde(20, hnsw_ef=128) -> tokens",
+        "plain": "fde:20 -> tokens",
+    }
+    p = make_pipeline(backend, fields=HNSW_FIELDS, plans=plans)
     p.ingest(DOCS)
     plan = p.plan("ef")
     assert plan.prefetch[0].hnsw_ef == 128
+    assert p.plan("ef_text") == plan  # the string form says the same
+    assert plan.describe() == plans["ef_text"].replace(" -> tokens", " -> tokens(k)")
     vectors = {"tokens": [[0.1] * 384], "fde": [0.0] * p.vector_fields["fde"].size}
     sent = QueryBuilder(p.vector_fields).request(plan, vectors, 5)
     assert [stage.params.hnsw_ef for stage in sent.prefetch] == [128]  # type: ignore[union-attr]
@@ -145,6 +150,21 @@ def test_hnsw_ef_of_a_candidate_stage_reaches_the_engine(make_pipeline, backend:
 )
 def test_hnsw_ef_is_checked(make_pipeline, stage: dict, message: str) -> None:
     plan = {"field": "tokens", "prefetch": [stage]}
+    with pytest.raises(ConfigError, match=message):
+        make_pipeline("edge", fields=HNSW_FIELDS, plans={"bad": plan})
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        ("fde(20, hnsw_ef=0) -> tokens", "must be a positive int"),
+        ("fde(20, exact, hnsw_ef=64) -> tokens", "keep one"),
+        ("fde(20, oversampling=2) -> tokens", "has no quantization"),
+    ],
+)
+def test_string_form_search_options_are_checked_as_the_tree_form(
+    make_pipeline, plan: str, message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         make_pipeline("edge", fields=HNSW_FIELDS, plans={"bad": plan})
 

@@ -108,8 +108,16 @@ class Stage:
         )
 
     def describe(self) -> str:
-        """A one-line human-readable form, e.g. ``fde(200) -> tokens(k)``."""
-        own = f"{self.field}({self.limit if self.limit is not None else 'k'})"
+        """A one-line human-readable form, e.g. ``fde(200) -> tokens(k)``; a stage's search
+        options follow its limit, e.g. ``fde(200, hnsw_ef=800)``."""
+        options = [
+            *(["exact"] if self.exact else []),
+            *([f"hnsw_ef={self.hnsw_ef}"] if self.hnsw_ef is not None else []),
+            *([f"rescore={str(self.rescore).lower()}"] if self.rescore is not None else []),
+            *([f"oversampling={self.oversampling:g}"] if self.oversampling is not None else []),
+        ]
+        own_limit = self.limit if self.limit is not None else "k"
+        own = f"{self.field}({', '.join([str(own_limit), *options])})"
         if self.fusion:
             # padded: describe() also names plans whose weights are being refused
             weights = [*(self.weights or ()), *([None] * len(self.prefetch))]
@@ -117,9 +125,9 @@ class Stage:
                 child.describe() + (f" * {w:g}" if w is not None else "")
                 for child, w in zip(self.prefetch, weights, strict=False)
             )
-            options = f"k={self.rrf_k}; " if self.fusion == "rrf" and self.rrf_k != RRF_K else ""
+            k = f"k={self.rrf_k}; " if self.fusion == "rrf" and self.rrf_k != RRF_K else ""
             limit = f":{self.limit}" if self.limit is not None else ""
-            return f"{self.fusion}({options}{inner}){limit}"
+            return f"{self.fusion}({k}{inner}){limit}"
         if not self.prefetch:
             return own
         inner = " + ".join(child.describe() for child in self.prefetch)
@@ -148,8 +156,8 @@ _TOKEN = re.compile(r"\s*(->|>|\(|\)|,|;|:|=|\*|[A-Za-z_][\w\-]*|\d+(?:\.\d+)?)"
 
 
 class _Parser:
-    """``plan := chain``; ``chain := item ('->' item)*``; ``item := name [':' N | '(' N ')']
-    | fusion '(' ['k=' N ';'] child (',' child)* ')' [':' N]``; ``child := chain ['*' W]``
+    """``plan := chain``; ``chain := item ('->' item)*``; ``item := name [':' N | '(' (N |
+    'k') (',' option)* ')'] | fusion '(' ['k=' N ';'] child (',' child)* ')' [':' N]``; ``child := chain ['*' W]``
     (``W``: the child's RRF weight, default 1)."""
 
     def __init__(self, text: str) -> None:
@@ -207,15 +215,47 @@ class _Parser:
             self.fail(f"expected a field name, found {name!r}")
         if name in FUSIONS:
             return self.fusion(name)
-        limit = None
+        limit: int | None = None
+        options: dict[str, object] = {}
         if self.peek() == ":":
             self.take()
             limit = self.number()
         elif self.peek() == "(":
             self.take()
-            limit = self.number()
+            if self.peek() == "k":  # describe()'s "the query's k", as no limit
+                self.take()
+            else:
+                limit = self.number()
+            while self.peek() == ",":
+                self.take()
+                options.update(self.option(name))
             self.take(")")
-        return Stage(field=name, limit=limit)
+        return Stage(field=name, limit=limit, **options)  # type: ignore[arg-type]
+
+    def option(self, stage: str) -> dict[str, object]:
+        """One search option of a stage: ``exact``, ``hnsw_ef=N``, ``rescore=true|false``
+        or ``oversampling=F`` (checked against the field by :func:`validate_plan`)."""
+        key = self.take()
+        if key == "exact":
+            return {"exact": True}
+        if key not in ("hnsw_ef", "rescore", "oversampling"):
+            self.fail(
+                f"stage {stage!r} has no option {key!r}; its options are exact, hnsw_ef=N, "
+                "rescore=true|false and oversampling=F, e.g. 'fde(200, hnsw_ef=800)'"
+            )
+        self.take("=")
+        if key == "hnsw_ef":
+            return {key: self.number()}
+        value = self.take()
+        if key == "rescore":
+            if value not in ("true", "false"):
+                self.fail(f"rescore of stage {stage!r} is true or false, found {value!r}")
+            return {key: value == "true"}
+        try:
+            return {key: float(value)}
+        except ValueError:
+            self.fail(f"expected a number for oversampling of stage {stage!r}, found {value!r}")
+            raise
 
     def fusion(self, name: str) -> Stage:
         self.take("(")
@@ -262,7 +302,9 @@ class _Parser:
 
 
 def parse_plan(text: str) -> Stage:
-    """Parse the string form: ``"fde:200 -> tokens"`` (``name(200)`` is accepted too),
+    """Parse the string form: ``"fde:200 -> tokens"`` (``name(200)`` is accepted too, with
+    search options after the limit: ``"fde_hnsw(200, hnsw_ef=800) -> tokens"``,
+    ``"dense(100, exact)"``, ``"q8(100, rescore=false, oversampling=2)"``),
     ``"rrf(bm25:100, dense:100 -> tokens:100)"``, ``"rrf(k=2; bm25:200, fde:200) -> tokens"``,
     with RRF weights ``"rrf(bm25:100 * 0.3, dense:100 -> tokens:100 * 0.7)"``."""
     parser = _Parser(text)
