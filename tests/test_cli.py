@@ -244,6 +244,21 @@ def test_folders_with_the_same_file_names_are_two_sources(
     assert ids == {"alpha/README.md", "beta/README.md#0", "beta/README.md#1"}
 
 
+def test_max_tokens_below_the_overlap_says_the_overlap_it_uses(
+    config: Path, tmp_path: Path
+) -> None:
+    """The default overlap (32) cannot stay under ``--max-tokens 8``: the CLI lowers it to
+    a quarter of the passage and says so, rather than changing it silently."""
+    doc = tmp_path / "long.md"
+    doc.write_text("\n\n".join(f"Paragraph {i} about late interaction." for i in range(9)))
+    result = runner.invoke(app, ["ingest", str(doc), "-c", str(config), "--max-tokens", "8"])
+    assert result.exit_code == 0, result.output
+    assert "the chunking overlap (32 tokens) must be below it; using 2" in result.stderr
+    result = runner.invoke(app, ["ingest", str(doc), "-c", str(config), "--max-tokens", "64"])
+    assert result.exit_code == 0, result.output
+    assert "overlap" not in result.stderr
+
+
 def test_sync_adds_changes_and_removes(config: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     notes = tmp_path / "notes"

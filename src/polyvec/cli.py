@@ -123,6 +123,12 @@ def _config(
         )
         if max_tokens and cfg.chunking.overlap >= max_tokens:
             chunking["overlap"] = max_tokens // 4
+            typer.echo(
+                f"--max-tokens {max_tokens}: the chunking overlap ({cfg.chunking.overlap} "
+                f"tokens) must be below it; using {chunking['overlap']}. Set chunking.overlap "
+                "in a config (-c) to choose it.",
+                err=True,
+            )
         cfg = load_config(cfg, chunking=cfg.chunking.model_copy(update=chunking))
     overrides: dict[str, Any] = {}
     if store is not None:
