@@ -21,9 +21,11 @@ compact funnel (``dense:100 -> small``). The candidate field's scan-vs-HNSW swit
 is read off the two FDE funnels' p50 (and their recall).
 
 Bytes on disk are those of the whole collection (every field, payload, ids, Edge's WAL)
-and, per field, those of its storage and index folders in every segment. The compact
-bytes per document are what a collection of ``dense`` and ``small`` alone would hold: the
-whole collection less the other fields' folders.
+and, per field, those of its storage and index folders in every segment (including the
+engine's pre-allocated chunk files, which dominate at small sizes). The table gives the
+compact fields' own bytes (``dense`` + ``small``) and the rest that is not a field
+(payload, ids, WAL); ``compact_bytes_per_doc`` in the JSON is their sum, an upper bound of
+a collection holding only the compact fields (its WAL would see fewer bytes written).
 
 ``--warp-sizes`` (default: every size) also runs WARP (``xtr-warp-rs``, nbits=4, 2 threads,
 ``benchmarks/peers/run_warp.py`` in the peers' ``torch211`` venv) on the same corpus: the
@@ -33,8 +35,12 @@ bytes on disk per document and peak RSS during the build (which holds the float3
 vectors, as ``benchmarks/peers/common.py`` says). polyvec's p50 includes the stand-in
 encoder's query encoding (well under a millisecond); WARP's is search only.
 
+``--reuse`` keeps the sizes already in ``--out``'s ``scaling.json`` (a long run continued
+later, e.g. WARP at one more size) and runs only what is missing; the table names every
+command that measured it.
+
     python benchmarks/scaling.py [--sizes 10000 50000 200000] [--warp-sizes 10000 50000]
-        [--out benchmarks/results]
+        [--out benchmarks/results] [--reuse]
 """
 
 from __future__ import annotations
@@ -141,19 +147,22 @@ class SyntheticCorpus:
             yield {"id": f"d{i}", "text": planted.get(i, f"doc {i}")}
 
 
-def _disk_bytes(folder: Path) -> tuple[int, dict[str, int]]:
-    """All bytes under ``folder``, and those of each named vector (its storage and index
-    folders, ``vector_storage-<name>`` and ``vector_index-<name>``, in every segment)."""
-    total, fields = 0, dict[str, int]()
+def _disk_bytes(folder: Path) -> tuple[int, dict[str, int], int]:
+    """All bytes under ``folder``; those of each named vector (its storage and index
+    folders, ``vector_storage-<name>`` and ``vector_index-<name>``, in every segment); and
+    those of the write-ahead log (``wal``)."""
+    total, fields, wal = 0, dict[str, int](), 0
     for path in folder.rglob("*"):
         if path.is_file():
             size = path.stat().st_size
             total += size
-            for part in path.relative_to(folder).parts:
+            parts = path.relative_to(folder).parts
+            wal += size if "wal" in parts else 0
+            for part in parts:
                 if part.startswith(("vector_storage-", "vector_index-")):
                     name = part.split("-", 1)[1]
                     fields[name] = fields.get(name, 0) + size
-    return total, fields
+    return total, fields, wal
 
 
 def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -189,7 +198,7 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
                 pipeline.optimize()
                 ingest_s = time.perf_counter() - start
             peak_ingest = status("VmHWM")
-            disk, field_bytes = _disk_bytes(Path(tmp))
+            disk, field_bytes, wal = _disk_bytes(Path(tmp))  # optimize() has flushed
             queries = [f"topic {q}" for q in range(args.queries)]
             exact = {q: [h.id for h in pipeline.search(q, 10, plan="tokens")] for q in queries}
             latencies: dict[str, list[float]] = {name: [] for name in PLANS}
@@ -213,7 +222,8 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
         "peak_anon_ingest_mb": anon.peak / 2**20,
         "disk_bytes_per_doc": disk / size,
         "field_bytes_per_doc": {name: n / size for name, n in field_bytes.items()},
-        # a collection of the compact fields only: everything but the other fields' files
+        "wal_bytes_per_doc": wal / size,
+        # a collection of the compact fields only, at most: all but the other fields' files
         "compact_bytes_per_doc": (
             disk - sum(n for name, n in field_bytes.items() if name not in COMPACT_FIELDS)
         )
@@ -324,66 +334,79 @@ def main() -> None:
     parser.add_argument("--warp-sizes", type=int, nargs="*", help="WARP too (default: all)")
     parser.add_argument("--out", type=Path, help="write scaling.md/.json/.png here")
     parser.add_argument("--tmp", help="folder for the stores (default: the system's)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the sizes already in --out's scaling.json; run only what is missing",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         print(json.dumps(child(args.child, args)))
         return
-    results = []
-    lines = [
-        "| documents | ingest docs/s | peak RSS MB | peak anon MB | disk bytes/doc "
-        "| compact bytes/doc | "
-        + " | ".join(f"{n} p50 ms (recall@10)" for n in PLANS)
-        + " | WARP p50 ms (recall@10) | WARP build s | WARP bytes/doc | WARP build peak RSS MB |",
-        "|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(PLANS) + 4),
-    ]
+    command_line = f"python benchmarks/scaling.py {' '.join(sys.argv[1:])}"
+    earlier, commands = {}, [command_line]
+    if args.reuse and args.out and (args.out / "scaling.json").exists():
+        earlier = {r["documents"]: r for r in json.loads((args.out / "scaling.json").read_text())}
+        table = (args.out / "scaling.md").read_text().splitlines()
+        commands = [line[2:] for line in table if line.startswith("# ")] + commands
     warp_sizes = set(args.sizes if args.warp_sizes is None else args.warp_sizes)
-    print(lines[0], lines[1], sep="\n", flush=True)
+    results = []
+    print(*HEADER, sep="\n", flush=True)
     for size in args.sizes:
-        command = [
-            sys.executable,
-            __file__,
-            "--child",
-            str(size),
-            "--queries",
-            str(args.queries),
-            "--planted",
-            str(args.planted),
-            "--noise",
-            str(args.noise),
-        ]
-        command += ["--tmp", args.tmp] if args.tmp else []
-        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        result = json.loads(out.strip().splitlines()[-1])
-        if size in warp_sizes:
+        if size in earlier:
+            result = earlier[size]
+        else:
+            command = [sys.executable, __file__, "--child", str(size)]
+            command += ["--queries", str(args.queries), "--planted", str(args.planted)]
+            command += ["--noise", str(args.noise)]
+            command += ["--tmp", args.tmp] if args.tmp else []
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+        if size in warp_sizes and "p50_ms" not in result.get("warp", {}):
             result["warp"] = warp(size, result["exact_top10"], args)
         results.append(result)
-        cells = " | ".join(
-            f"{p['p50_ms']:.1f} ({p['recall@10']:.3f})" for p in result["plans"].values()
-        )
-        w = result.get("warp", {})
-        if "p50_ms" in w:
-            cells += (
-                f" | {w['p50_ms']:.1f} ({w['recall@10']:.3f}) | {w['build_s']:.0f} | "
-                f"{w['bytes_per_doc']:,.0f} | {w['peak_rss_build_mb']:.0f}"
-            )
-        else:
-            cells += f" | {w.get('skipped', 'not run')} | | |"
-        lines.append(
-            f"| {size:,} | {result['ingest_docs_per_s']:.0f} | {result['peak_rss_ingest_mb']:.0f} "
-            f"| {result['peak_anon_ingest_mb']:.0f} | {result['disk_bytes_per_doc']:,.0f} | "
-            f"{result['compact_bytes_per_doc']:,.0f} | "
-            f"{cells} |"
-        )
-        print(lines[-1], flush=True)
+        print(_row(result), flush=True)
         if args.out:  # after every size: a run stopped later keeps the sizes done
-            _write(args.out, lines, results)
+            _write(args.out, results, commands)
 
 
-def _write(out: Path, lines: list[str], results: list[dict[str, Any]]) -> None:
+HEADER = [
+    "| documents | ingest docs/s | peak RSS MB | peak anon MB | disk bytes/doc "
+    "| compact fields bytes/doc | payload, ids, WAL bytes/doc | "
+    + " | ".join(f"{n} p50 ms (recall@10)" for n in PLANS)
+    + " | WARP p50 ms (recall@10) | WARP build s | WARP bytes/doc | WARP build peak RSS MB |",
+    "|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(PLANS) + 4),
+]
+
+
+def _row(result: dict[str, Any]) -> str:
+    cells = " | ".join(
+        f"{p['p50_ms']:.1f} ({p['recall@10']:.3f})" for p in result["plans"].values()
+    )
+    w = result.get("warp", {})
+    if "p50_ms" in w:
+        cells += (
+            f" | {w['p50_ms']:.1f} ({w['recall@10']:.3f}) | {w['build_s']:.0f} | "
+            f"{w['bytes_per_doc']:,.0f} | {w['peak_rss_build_mb']:.0f}"
+        )
+    else:
+        cells += f" | {w.get('skipped', 'not run')} | | |"
+    disk, fields = result["disk_bytes_per_doc"], result["field_bytes_per_doc"]
+    compact = sum(fields[name] for name in COMPACT_FIELDS)
+    return (
+        f"| {result['documents']:,} | {result['ingest_docs_per_s']:.0f} "
+        f"| {result['peak_rss_ingest_mb']:.0f} | {result['peak_anon_ingest_mb']:.0f} "
+        f"| {disk:,.0f} | {compact:,.0f} | {disk - sum(fields.values()):,.0f} | {cells} |"
+    )
+
+
+def _write(out: Path, results: list[dict[str, Any]], commands: list[str]) -> None:
+    """The table, JSON and plot; the table's header names each command that measured it
+    (a ``--reuse`` run adds to an earlier run's)."""
     out.mkdir(parents=True, exist_ok=True)
-    header = f"# python benchmarks/scaling.py {' '.join(sys.argv[1:])}\n\n"
-    (out / "scaling.md").write_text(header + "\n".join(lines) + "\n")
+    header = "".join(f"# {c}\n" for c in commands) + "\n"
+    (out / "scaling.md").write_text(header + "\n".join([*HEADER, *map(_row, results)]) + "\n")
     (out / "scaling.json").write_text(json.dumps(results, indent=2) + "\n")
     try:
         _plot(results, out / "scaling.png")

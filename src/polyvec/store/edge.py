@@ -254,6 +254,10 @@ class EdgeStore(Store):
     def optimize(self) -> None:
         with self._boundary("optimize"), self._handle.guard:
             self.shard.optimize()
+            # The optimised segments replace the old ones, whose files Edge deletes only at
+            # the next flush: without it the folder holds both (about twice the bytes, here)
+            # until close(). Flushing now also makes the new indexes durable.
+            self.shard.flush()
 
     def disk_bytes(self) -> int | None:
         with self._boundary("measure the disk use"):
