@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from polyvec import CollectionMismatchError, Document, InvalidInputError, Pipeline, StoreLockedError
+from polyvec.encoders import Encoder
+from polyvec.fields import Encoded
 from tests.conftest import BACKENDS, store_config
 
 DOCS = [
@@ -389,3 +394,42 @@ def test_the_encoder_lock_serves_in_arrival_order() -> None:
     for t in threads:
         t.join()
     assert order.index("r") <= 2  # served before the writer's last slice, not after all
+
+
+class _RandomTokens(Encoder):
+    """64 random unit token vectors of 128 dims per text, seeded by the text: a corpus large
+    enough for Edge's optimizer (it rewrites segments past ~10 MB of vectors) in a second."""
+
+    name = "random-tokens"
+    dim = token_dim = 128
+
+    def encode(
+        self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool
+    ) -> Encoded:
+        rows = []
+        for text in texts:
+            rng = np.random.default_rng(zlib.crc32(text.encode()))
+            row = rng.standard_normal((64, 128)).astype(np.float32)
+            rows.append(row / np.linalg.norm(row, axis=1, keepdims=True))
+        return Encoded(
+            pooled=np.stack([r.mean(axis=0) for r in rows]) if pooled and rows else None,
+            tokens=rows if tokens else None,
+        )
+
+
+def test_optimize_leaves_no_replaced_segment_on_disk(tmp_path: Path) -> None:
+    """Edge deletes the segments an optimisation replaced only when it flushes: optimize()
+    flushes, so the folder holds the live segments alone, not twice the bytes until close."""
+    config = {
+        "fields": [{"type": "late_interaction"}],
+        "chunking": {"mode": "truncate"},
+        "store": store_config("edge", tmp_path),
+    }
+    with Pipeline.from_config(config, encoder=_RandomTokens()) as p:
+        for batch in range(2):
+            p.ingest([{"id": f"{batch}-{i}", "text": f"{batch} {i}"} for i in range(400)])
+        p.optimize()
+        live = p.store.describe()["segments"]
+        on_disk = [d for d in tmp_path.rglob("segments/*") if d.is_dir()]
+        assert live >= 1 and len(on_disk) == live
+        assert p.count() == 800
