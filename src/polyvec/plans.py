@@ -156,9 +156,10 @@ _TOKEN = re.compile(r"\s*(->|>|\(|\)|,|;|:|=|\*|[A-Za-z_][\w\-]*|\d+(?:\.\d+)?)"
 
 
 class _Parser:
-    """``plan := chain``; ``chain := item ('->' item)*``; ``item := name [':' N | '(' (N |
-    'k') (',' option)* ')'] | fusion '(' ['k=' N ';'] child (',' child)* ')' [':' N]``; ``child := chain ['*' W]``
-    (``W``: the child's RRF weight, default 1)."""
+    """``plan := chain``; ``chain := item ('->' item)*``;
+    ``item := name [':' N | '(' (N | 'k') (',' option)* ')']
+    | fusion '(' ['k=' N ';'] child (',' child)* ')' [':' N]``; ``child := chain ['*' W]``
+    (``W``: the child's RRF weight, default 1; ``option``: see :meth:`option`)."""
 
     def __init__(self, text: str) -> None:
         self.text = text
