@@ -21,8 +21,10 @@ compact funnel (``dense:100 -> small``). The candidate field's scan-vs-HNSW swit
 is read off the two FDE funnels' p50 (and their recall).
 
 Bytes on disk are those of the whole collection (every field, payload, ids, Edge's WAL)
-and, per field, those of its storage and index folders in every segment (including the
-engine's pre-allocated chunk files, which dominate at small sizes). The table gives the
+and, per field, those of its storage and index folders in every segment, counted as
+allocated blocks (as ``du``, and as the peers' index bytes: the engine's pre-allocated,
+unwritten chunk regions are not counted; the JSON's ``apparent_bytes_per_doc`` sums the
+file sizes). The table gives the
 compact fields' own bytes (``dense`` + ``small``) and the rest that is not a field
 (payload, ids, WAL); ``compact_bytes_per_doc`` in the JSON is their sum, an upper bound of
 a collection holding only the compact fields (its WAL would see fewer bytes written).
@@ -66,6 +68,7 @@ from polyvec.fields import Encoded
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 import venvs  # benchmarks/peers: the peers' venvs
+from common import folder_bytes  # benchmarks/peers: bytes on disk as the peers count them
 from embed import save_side  # benchmarks/peers: their cache format
 
 TOKENS, DIM, QUERY_TOKENS = 64, 128, 32
@@ -148,13 +151,15 @@ class SyntheticCorpus:
 
 
 def _disk_bytes(folder: Path) -> tuple[int, dict[str, int], int]:
-    """All bytes under ``folder``; those of each named vector (its storage and index
+    """Bytes on disk under ``folder``; those of each named vector (its storage and index
     folders, ``vector_storage-<name>`` and ``vector_index-<name>``, in every segment); and
-    those of the write-ahead log (``wal``)."""
+    those of the write-ahead log (``wal``). Allocated blocks, as ``du`` and the peers' index
+    bytes count them (``common.folder_bytes``): pre-allocated but unwritten regions of the
+    engine's sparse chunk files are not counted."""
     total, fields, wal = 0, dict[str, int](), 0
     for path in folder.rglob("*"):
         if path.is_file():
-            size = path.stat().st_size
+            size = path.stat().st_blocks * 512
             total += size
             parts = path.relative_to(folder).parts
             wal += size if "wal" in parts else 0
@@ -199,6 +204,7 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
                 ingest_s = time.perf_counter() - start
             peak_ingest = status("VmHWM")
             disk, field_bytes, wal = _disk_bytes(Path(tmp))  # optimize() has flushed
+            apparent = folder_bytes(Path(tmp), apparent=True)
             queries = [f"topic {q}" for q in range(args.queries)]
             exact = {q: [h.id for h in pipeline.search(q, 10, plan="tokens")] for q in queries}
             latencies: dict[str, list[float]] = {name: [] for name in PLANS}
@@ -223,6 +229,7 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
         "disk_bytes_per_doc": disk / size,
         "field_bytes_per_doc": {name: n / size for name, n in field_bytes.items()},
         "wal_bytes_per_doc": wal / size,
+        "apparent_bytes_per_doc": apparent / size,  # file sizes, pre-allocation included
         # a collection of the compact fields only, at most: all but the other fields' files
         "compact_bytes_per_doc": (
             disk - sum(n for name, n in field_bytes.items() if name not in COMPACT_FIELDS)
