@@ -24,10 +24,10 @@ Bytes on disk are those of the whole collection (every field, payload, ids, Edge
 and, per field, those of its storage and index folders in every segment, counted as
 allocated blocks (as ``du``, and as the peers' index bytes: the engine's pre-allocated,
 unwritten chunk regions are not counted; the JSON's ``apparent_bytes_per_doc`` sums the
-file sizes). The table gives the
-compact fields' own bytes (``dense`` + ``small``) and the rest that is not a field
-(payload, ids, WAL); ``compact_bytes_per_doc`` in the JSON is their sum, an upper bound of
-a collection holding only the compact fields (its WAL would see fewer bytes written).
+file sizes). The table gives the compact fields' own bytes (``dense`` + ``small``) and the
+rest that is not a field (payload, ids, WAL); ``compact_bytes_per_doc`` in the JSON is
+their sum, an upper bound of a collection holding only the compact fields (its WAL would
+see fewer bytes written).
 
 ``--warp-sizes`` (default: every size) also runs WARP (``xtr-warp-rs``, nbits=4, 2 threads,
 ``benchmarks/peers/run_warp.py`` in the peers' ``torch211`` venv) on the same corpus: the
