@@ -246,6 +246,29 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _encode_in_batches(
+    encoder: SyntheticEncoder, texts: list[str], is_query: bool, batch: int = 5000
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Pooled vectors and token vectors (views of one float32 array) of ``texts``.
+
+    Encoded a batch at a time into arrays allocated once: the encoder's per-text float64
+    arrays are small enough to live on the malloc heap, which keeps their pages after they
+    are freed, so encoding 200k documents at once left this process holding gigabytes
+    while WARP's build ran beside it (and the box ran out of memory)."""
+    rows = TOKENS if not is_query else QUERY_TOKENS
+    flat = np.empty((len(texts) * rows, DIM), np.float32)
+    pooled = np.empty((len(texts), DIM), np.float32)
+    for start in range(0, len(texts), batch):
+        encoded = encoder.encode(
+            texts[start : start + batch], is_query=is_query, pooled=True, tokens=True
+        )
+        assert encoded.pooled is not None and encoded.tokens is not None
+        stop = start + len(encoded.tokens)
+        flat[start * rows : stop * rows] = np.concatenate(encoded.tokens)
+        pooled[start:stop] = encoded.pooled
+    return pooled, [flat[i * rows : (i + 1) * rows] for i in range(len(texts))]
+
+
 def warp(size: int, exact: dict[str, list[str]], args: argparse.Namespace) -> dict[str, Any]:
     """WARP on the same corpus: its figures, or ``{"skipped": why}``."""
     if (reason := venvs.ensure("torch211")) is not None:
@@ -259,10 +282,9 @@ def warp(size: int, exact: dict[str, list[str]], args: argparse.Namespace) -> di
             ("doc", [d["id"] for d in corpus], [d["text"] for d in corpus], False),
             ("query", queries, queries, True),
         ):
-            encoded = encoder.encode(texts, is_query=is_query, pooled=True, tokens=True)
-            assert encoded.pooled is not None and encoded.tokens is not None
-            save_side(cache, side, ids, texts, encoded.pooled, encoded.tokens)
-            del encoded
+            pooled, tokens = _encode_in_batches(encoder, texts, is_query)
+            save_side(cache, side, ids, texts, pooled, tokens)
+            del pooled, tokens
         (cache / "encode.json").write_text(json.dumps({"n_docs": size}))
         out, index = cache / "warp.json", cache / "warp-index"
         script = Path(__file__).resolve().parent / "peers" / "run_warp.py"

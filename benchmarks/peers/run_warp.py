@@ -9,6 +9,11 @@ capped at ``(2**24 - 1) // dim`` tokens (43,690 at 384 dims; WARP's default is 1
 ``torch.quantile`` refuses inputs beyond 2**24 elements, and WARP's default fails the
 build of all of SciFact (1.24 M tokens) with ``quantile() input tensor is too large``; on
 the 1,500-document subset its sample stayed under the cap, so the cap changes nothing there.
+The documents are handed over as tensors that share the cache's float32 array (``np.load``,
+writable): no second copy of the corpus. Results before 2026-12-02 (``peers-full/``, WARP at
+10k and 50k in ``scaling-run/``) were built from per-document copies, so their build peak RSS
+includes one more copy of the input (12.8 M x 128 float32 is 6.5 GB at 200k documents, and
+that copy made the 200k build run out of this box's 24 GB).
 Search: ``load(device="cpu", mmap=True)`` (the
 default: codes and residuals memory-mapped), then ``search(query_tokens, top_k=100,
 num_threads=T)`` one query at a time, with WARP's own per-query hyperparameters
@@ -36,7 +41,7 @@ def build(cache: Cache, index: Path, config: str, threads: int) -> dict[str, Any
     from xtr_warp import XTRWarp
 
     torch.set_num_threads(threads)
-    docs = [torch.from_numpy(t.copy()) for t in cache.doc_tokens]
+    docs = [torch.from_numpy(t) for t in cache.doc_tokens]  # views: no second copy
     codec_sample = QUANTILE_LIMIT // docs[0].shape[1]
     XTRWarp(str(index)).create(
         docs,
