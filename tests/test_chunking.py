@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from polyvec import ConfigError, Document, Pipeline
+from polyvec import ConfigError, Document, InvalidInputError, Pipeline
 from polyvec.chunking import Chunker, windows
 from tests.conftest import BACKENDS, SHARED_DATA, store_config
 
@@ -170,3 +170,28 @@ def test_ingest_reads_a_reiterable_twice_and_checks_before_writing(
         assert p.ingest(good, batch_size=3) == list(range(10))
         assert good.passes == 2 and p.count() == 10
         assert p.ingest(d for d in Corpus(None)) == list(range(10))  # a generator: listed
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_document_whose_id_is_a_passage_id_of_another_is_refused(
+    encoder, tmp_path: Path, backend: str
+) -> None:
+    """``a#0`` beside a long ``a``, whose first passage is ``a#0``: one would silently
+    replace the other. The ingest is refused before anything is written, in either order;
+    a long document given twice is one source, and its last version is kept."""
+    config = {
+        "chunking": {"max_tokens": 16, "overlap": 4},
+        "store": store_config(backend, tmp_path),
+    }
+    long = Document(text="word " * 60, id="a", metadata={"v": 1})
+    note = Document(text="a short note", id="a#0")
+    with Pipeline.from_config(config, encoder=encoder) as p:
+        p.ingest(p.passages([Document(text="kept", id="k")]))
+        for corpus in ([note, long], [long, note]):
+            with pytest.raises(InvalidInputError, match=r"id 'a#0'.*have the same id"):
+                p.ingest(p.passages(corpus))
+            assert p.count() == 1
+        again = Document(text="word " * 60, id="a", metadata={"v": 2})
+        p.ingest(p.passages([long, again]))
+        stored = p.get_where({"v": {"$gte": 1}})
+        assert len(stored) > 1 and {h.metadata["v"] for h in stored} == {2}

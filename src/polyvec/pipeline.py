@@ -434,16 +434,24 @@ class Pipeline:
 
     def _check_all(self, documents: Iterable[Any]) -> tuple[dict[str, int], int]:
         """Check every document (shape, id, payload) before anything is written; returns
-        the last position of each given id and the number of documents."""
+        the last position of each given id and the number of documents.
+
+        An id given twice for one source is a new version (the last is kept); an id
+        shared by two sources is refused, since one would silently replace the other: a
+        document ``a#0`` beside a long document ``a``, whose first passage is ``a#0``.
+        """
         last: dict[str, int] = {}
+        first: dict[str, tuple[int, str]] = {}  # point id -> (position, source) first seen
         total = 0
         for position, item in enumerate(documents):
             doc = as_document(item, position)
             if doc.id is not None:
                 try:
-                    last[point_id(doc.id)] = position  # validates the id's type
+                    pid = point_id(doc.id)  # validates the id's type
                 except InvalidInputError as err:
                     raise InvalidInputError(f"document #{position}: {err}") from None
+                _check_one_source(first, pid, position, doc)
+                last[pid] = position
             self._payload(doc, position)
             total = position + 1
         return last, total
@@ -957,6 +965,21 @@ def _sparse_query(given: Any, name: str, position: int) -> models.SparseVector:
             f"search_vectors: query #{position}: {name!r} is a sparse field and takes "
             f"{{'indices': [...], 'values': [...]}} of equal length: {err}"
         ) from None
+
+
+def _check_one_source(
+    first: dict[str, tuple[int, str]], pid: str, position: int, doc: Document
+) -> None:
+    """Refuse a point id that two sources of one ingest would write (see ``_check_all``)."""
+    source = str((doc.frontend or {}).get(SOURCE_KEY, doc.id))
+    earlier, earlier_source = first.setdefault(pid, (position, source))
+    if earlier_source != source:
+        raise InvalidInputError(
+            f"document #{position} (id {doc.id!r}, of {source!r}) and document #{earlier} "
+            f"(of {earlier_source!r}) have the same id, and one would replace the other. "
+            "A document split into passages gets the ids <id>#0, <id>#1, ...: give the "
+            "document whose id looks like a passage's another id"
+        )
 
 
 def _reiterable(documents: Iterable[Any]) -> Iterable[Any]:
