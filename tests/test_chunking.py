@@ -195,3 +195,14 @@ def test_a_document_whose_id_is_a_passage_id_of_another_is_refused(
         p.ingest(p.passages([long, again]))
         stored = p.get_where({"v": {"$gte": 1}})
         assert len(stored) > 1 and {h.metadata["v"] for h in stored} == {2}
+        # across ingests: the other document is stored already
+        with pytest.raises(InvalidInputError, match=r"holds that id already, of 'a'"):
+            p.ingest(p.passages([note]))
+        p.ingest(p.passages([long]))  # the same source again: its passages replaced
+        assert p.count() == 1 + len(stored)
+        p.delete([h.id for h in stored])
+        p.ingest([note])
+        with pytest.raises(InvalidInputError, match=r"holds that id already, of 'a#0'"):
+            p.ingest(p.passages([long]))
+        assert sorted(map(str, (h.id for h in p.get_where(None)))) == ["a#0", "k"]
+        assert p.get(["a#0"])[0].text == "a short note"

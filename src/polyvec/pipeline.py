@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -438,10 +439,13 @@ class Pipeline:
 
         An id given twice for one source is a new version (the last is kept); an id
         shared by two sources is refused, since one would silently replace the other: a
-        document ``a#0`` beside a long document ``a``, whose first passage is ``a#0``.
+        document ``a#0`` beside a long document ``a``, whose first passage is ``a#0``. Ids
+        of that form (``...#<n>``) are also looked up in the collection, where the other
+        document may be stored already.
         """
         last: dict[str, int] = {}
         first: dict[str, tuple[int, str]] = {}  # point id -> (position, source) first seen
+        numbered: list[str] = []  # point ids of ids shaped as a passage's, ``<id>#<n>``
         total = 0
         for position, item in enumerate(documents):
             doc = as_document(item, position)
@@ -450,10 +454,22 @@ class Pipeline:
                     pid = point_id(doc.id)  # validates the id's type
                 except InvalidInputError as err:
                     raise InvalidInputError(f"document #{position}: {err}") from None
-                _check_one_source(first, pid, position, doc)
+                if _check_one_source(first, pid, position, doc):
+                    numbered.append(pid)
                 last[pid] = position
             self._payload(doc, position)
             total = position + 1
+        for start in range(0, len(numbered), _DELETE_PAGE):
+            for hit in self.store.retrieve(numbered[start : start + _DELETE_PAGE]):
+                position, source = first[point_id(hit.id)]
+                stored = str(hit.frontend.get(SOURCE_KEY, hit.id))
+                if stored != source:
+                    raise InvalidInputError(
+                        f"document #{position} (id {hit.id!r}, of {source!r}): the collection "
+                        f"holds that id already, of {stored!r}, and one would replace the "
+                        f"other. {_PASSAGE_IDS}, or delete the stored one first "
+                        f"(pipeline.delete([{hit.id!r}]))"
+                    )
         return last, total
 
     def _write(self, batch: list[tuple[Document, dict[str, Any]]], skip_unchanged: bool) -> int:
@@ -967,19 +983,30 @@ def _sparse_query(given: Any, name: str, position: int) -> models.SparseVector:
         ) from None
 
 
+_PASSAGE_ID = re.compile(r"#[0-9]+$")  # the ids chunking gives passages: <id>#0, <id>#1, ...
+_PASSAGE_IDS = (
+    "A document split into passages gets the ids <id>#0, <id>#1, ...: give the document "
+    "whose id looks like a passage's another id"
+)
+
+
 def _check_one_source(
     first: dict[str, tuple[int, str]], pid: str, position: int, doc: Document
-) -> None:
-    """Refuse a point id that two sources of one ingest would write (see ``_check_all``)."""
+) -> bool:
+    """Refuse a point id that two sources of one ingest would write (see ``_check_all``);
+    returns whether the id is shaped as a passage's (the first time it is seen)."""
     source = str((doc.frontend or {}).get(SOURCE_KEY, doc.id))
-    earlier, earlier_source = first.setdefault(pid, (position, source))
+    if pid not in first:
+        first[pid] = (position, source)
+        return isinstance(doc.id, str) and _PASSAGE_ID.search(doc.id) is not None
+    earlier, earlier_source = first[pid]
     if earlier_source != source:
         raise InvalidInputError(
             f"document #{position} (id {doc.id!r}, of {source!r}) and document #{earlier} "
             f"(of {earlier_source!r}) have the same id, and one would replace the other. "
-            "A document split into passages gets the ids <id>#0, <id>#1, ...: give the "
-            "document whose id looks like a passage's another id"
+            f"{_PASSAGE_IDS}"
         )
+    return False
 
 
 def _reiterable(documents: Iterable[Any]) -> Iterable[Any]:
