@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -290,7 +291,10 @@ def warp(size: int, exact: dict[str, list[str]], args: argparse.Namespace) -> di
         script = Path(__file__).resolve().parent / "peers" / "run_warp.py"
         command = [str(venvs.python_of("torch211")), str(script), "--cache", str(cache)]
         command += ["--index", str(index), "--out", str(out), "--threads", "2"]
-        done = subprocess.run([*command, "--config", "nbits4"], capture_output=True, text=True)
+        config = (
+            f"nbits4-p{args.warp_partitions[size]}" if size in args.warp_partitions else "nbits4"
+        )
+        done = subprocess.run([*command, "--config", config], capture_output=True, text=True)
         result = json.loads(out.read_text()) if out.exists() else {}
         if done.returncode != 0 or "runs" not in result:
             tail = (done.stderr.strip().splitlines() or ["no result"])[-1]
@@ -361,6 +365,13 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.03)  # as fde_latency.py
     parser.add_argument("--warp-sizes", type=int, nargs="*", help="WARP too (default: all)")
+    parser.add_argument(
+        "--warp-partitions",
+        nargs="*",
+        default=[],
+        metavar="SIZE=N",
+        help="WARP at SIZE documents with N centroids, not its heuristic's count",
+    )
     parser.add_argument("--out", type=Path, help="write scaling.md/.json/.png here")
     parser.add_argument("--tmp", help="folder for the stores (default: the system's)")
     parser.add_argument(
@@ -370,6 +381,12 @@ def main() -> None:
     )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    try:
+        args.warp_partitions = dict(
+            (int(size), int(n)) for size, n in (pair.split("=") for pair in args.warp_partitions)
+        )
+    except ValueError:
+        parser.error("--warp-partitions takes SIZE=N pairs, e.g. 200000=8192")
     if args.child is not None:
         print(json.dumps(child(args.child, args)))
         return
@@ -415,8 +432,11 @@ def _row(result: dict[str, Any]) -> str:
     )
     w = result.get("warp", {})
     if "p50_ms" in w:
+        count = re.search(r"num_partitions=(\d+)", w["config"])
         cells += (
-            f" | {w['p50_ms']:.1f} ({w['recall@10']:.3f}) | {w['build_s']:.0f} | "
+            f" | {w['p50_ms']:.1f} ({w['recall@10']:.3f})"
+            + (f", {int(count[1]):,} centroids" if count else "")
+            + f" | {w['build_s']:.0f} | "
             f"{w['bytes_per_doc']:,.0f} | {w['peak_rss_build_mb']:.0f}"
         )
     else:

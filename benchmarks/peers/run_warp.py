@@ -14,6 +14,9 @@ writable): no second copy of the corpus. Results before 2026-12-02 (``peers-full
 10k and 50k in ``scaling-run/``) were built from per-document copies, so their build peak RSS
 includes one more copy of the input (12.8 M x 128 float32 is 6.5 GB at 200k documents, and
 that copy made the 200k build run out of this box's 24 GB).
+``--config nbits4-p<N>`` sets ``num_partitions=N`` instead of the heuristic's count
+(``benchmarks/scaling.py --warp-partitions`` uses it where the heuristic's build would not
+fit a session: its compression time grows with documents x centroids).
 Search: ``load(device="cpu", mmap=True)`` (the
 default: codes and residuals memory-mapped), then ``search(query_tokens, top_k=100,
 num_threads=T)`` one query at a time, with WARP's own per-query hyperparameters
@@ -36,6 +39,13 @@ NBITS = 4
 QUANTILE_LIMIT = 2**24 - 1  # torch.quantile's largest input (elements)
 
 
+def partitions(config: str) -> int | None:
+    """The centroid count a config asks for: ``nbits4-p8192`` is 8,192; ``nbits4`` leaves
+    it to WARP's corpus-size heuristic (``2**floor(log2(16 * sqrt(tokens)))``)."""
+    _, _, count = config.partition("-p")
+    return int(count) if count else None
+
+
 def build(cache: Cache, index: Path, config: str, threads: int) -> dict[str, Any]:
     import torch
     from xtr_warp import XTRWarp
@@ -50,8 +60,10 @@ def build(cache: Cache, index: Path, config: str, threads: int) -> dict[str, Any
         seed=42,
         show_progress=False,
         codec_sample_max_tokens=codec_sample,
+        num_partitions=partitions(config),
     )
-    return {"nbits": NBITS, "codec_sample_max_tokens": codec_sample}
+    detail = {"nbits": NBITS, "codec_sample_max_tokens": codec_sample}
+    return detail | ({"num_partitions": partitions(config)} if partitions(config) else {})
 
 
 def open_index(cache: Cache, index: Path, config: str, threads: int) -> tuple[Any, Any]:
@@ -72,9 +84,11 @@ def open_index(cache: Cache, index: Path, config: str, threads: int) -> tuple[An
 
 
 def describe(config: str, threads: int) -> str:
+    count = partitions(config)
     return (
         f"XTRWarp nbits={NBITS}, cpu, mmap; search top_k=100 num_threads={threads}, "
         "auto bound/nprobe/t_prime; codec_sample_max_tokens 2**24 // dim"
+        + (f"; num_partitions={count} (not the heuristic's)" if count else "")
     )
 
 
