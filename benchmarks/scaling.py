@@ -332,6 +332,10 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
             axis.plot(xs, ys, marker="s", linestyle="--", label=label)
 
     warp_line(left, "p50_ms", "WARP nbits=4, 2 threads (search only)")
+    for r in warped:  # a size run with a chosen centroid count, not WARP's own
+        if count := re.search(r"num_partitions=(\d+)", r["warp"]["config"]):
+            note = f"{int(count[1]):,} centroids,\nrecall@10 {r['warp']['recall@10']:.3f}"
+            left.annotate(note, (r["documents"], r["warp"]["p50_ms"]), fontsize=8)
     left.set(
         xscale="log",
         yscale="log",
