@@ -42,7 +42,7 @@ later, e.g. WARP at one more size) and runs only what is missing; the table name
 command that measured it.
 
     python benchmarks/scaling.py [--sizes 10000 50000 200000] [--warp-sizes 10000 50000]
-        [--out benchmarks/results] [--reuse]
+        [--warp-partitions 200000=8192] [--out benchmarks/results] [--reuse]
 """
 
 from __future__ import annotations
