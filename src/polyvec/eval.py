@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from polyvec.documents import Document
 from polyvec.errors import InvalidInputError
-from polyvec.filters import SOURCE_KEY
+from polyvec.filters import source_of
 from polyvec.registry import import_optional
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def ranked_sources(pipeline: Any, query: str, depth: int, stage: Any) -> list[st
     k = depth
     while True:
         hits = pipeline.search(query, k, plan=stage)
-        ranked = list(dict.fromkeys(str(h.frontend.get(SOURCE_KEY, h.id)) for h in hits))
+        ranked = list(dict.fromkeys(source_of(h.frontend, h.id) for h in hits))
         if len(ranked) >= depth or len(hits) < k:
             return ranked[:depth]
         k *= 2

@@ -262,6 +262,12 @@ def field_equals_any(path: str, values: Sequence[str | int]) -> models.Filter:
     return models.Filter(must=[one_of(path, list(values))])
 
 
+def source_of(frontend: Mapping[str, Any] | None, doc_id: Any) -> str:
+    """The source a passage is of (``frontend["source"]``); a document without one is its
+    own source, its id."""
+    return str((frontend or {}).get(SOURCE_KEY, doc_id))
+
+
 def source_filter(sources: Sequence[str | int]) -> models.Filter:
     """Passages whose source (a file, a front end's parent document) is one of ``sources``."""
     return field_equals_any(f"{FRONTEND_KEY}.{SOURCE_KEY}", list(sources))

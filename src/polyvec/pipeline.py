@@ -39,6 +39,7 @@ from polyvec.filters import (
     TEXT_KEY,
     all_of,
     source_filter,
+    source_of,
     to_filter,
 )
 from polyvec.plans import Stage, validate_plan
@@ -454,15 +455,16 @@ class Pipeline:
                     pid = point_id(doc.id)  # validates the id's type
                 except InvalidInputError as err:
                     raise InvalidInputError(f"document #{position}: {err}") from None
-                if _check_one_source(first, pid, position, doc):
+                if pid not in first and isinstance(doc.id, str) and _PASSAGE_ID.search(doc.id):
                     numbered.append(pid)
+                _check_one_source(first, pid, position, doc)
                 last[pid] = position
             self._payload(doc, position)
             total = position + 1
         for start in range(0, len(numbered), _DELETE_PAGE):
             for hit in self.store.retrieve(numbered[start : start + _DELETE_PAGE]):
                 position, source = first[point_id(hit.id)]
-                stored = str(hit.frontend.get(SOURCE_KEY, hit.id))
+                stored = source_of(hit.frontend, hit.id)
                 if stored != source:
                     raise InvalidInputError(
                         f"document #{position} (id {hit.id!r}, of {source!r}): the collection "
@@ -992,21 +994,17 @@ _PASSAGE_IDS = (
 
 def _check_one_source(
     first: dict[str, tuple[int, str]], pid: str, position: int, doc: Document
-) -> bool:
+) -> None:
     """Refuse a point id that two sources of one ingest would write (see ``_check_all``);
-    returns whether the id is shaped as a passage's (the first time it is seen)."""
-    source = str((doc.frontend or {}).get(SOURCE_KEY, doc.id))
-    if pid not in first:
-        first[pid] = (position, source)
-        return isinstance(doc.id, str) and _PASSAGE_ID.search(doc.id) is not None
-    earlier, earlier_source = first[pid]
+    ``first`` records each id's first position and source."""
+    source = source_of(doc.frontend, doc.id)
+    earlier, earlier_source = first.setdefault(pid, (position, source))
     if earlier_source != source:
         raise InvalidInputError(
             f"document #{position} (id {doc.id!r}, of {source!r}) and document #{earlier} "
             f"(of {earlier_source!r}) have the same id, and one would replace the other. "
             f"{_PASSAGE_IDS}"
         )
-    return False
 
 
 def _reiterable(documents: Iterable[Any]) -> Iterable[Any]:
