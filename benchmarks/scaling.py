@@ -314,6 +314,13 @@ def warp(size: int, exact: dict[str, list[str]], args: argparse.Namespace) -> di
     }
 
 
+def _chosen_centroids(warp: dict[str, Any]) -> int | None:
+    """The centroid count a WARP result was built with, where it was not WARP's own
+    (``run_warp.describe`` writes it into the config as ``num_partitions=N``)."""
+    count = re.search(r"num_partitions=(\d+)", warp["config"])
+    return int(count[1]) if count else None
+
+
 def _plot(results: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -333,8 +340,8 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
 
     warp_line(left, "p50_ms", "WARP nbits=4, 2 threads (search only)")
     for r in warped:  # a size run with a chosen centroid count, not WARP's own
-        if count := re.search(r"num_partitions=(\d+)", r["warp"]["config"]):
-            note = f"{int(count[1]):,} centroids,\nrecall@10 {r['warp']['recall@10']:.3f}"
+        if count := _chosen_centroids(r["warp"]):
+            note = f"{count:,} centroids,\nrecall@10 {r['warp']['recall@10']:.3f}"
             left.annotate(note, (r["documents"], r["warp"]["p50_ms"]), fontsize=8)
     left.set(
         xscale="log",
@@ -436,10 +443,10 @@ def _row(result: dict[str, Any]) -> str:
     )
     w = result.get("warp", {})
     if "p50_ms" in w:
-        count = re.search(r"num_partitions=(\d+)", w["config"])
+        count = _chosen_centroids(w)
         cells += (
             f" | {w['p50_ms']:.1f} ({w['recall@10']:.3f})"
-            + (f", {int(count[1]):,} centroids" if count else "")
+            + (f", {count:,} centroids" if count else "")
             + f" | {w['build_s']:.0f} | "
             f"{w['bytes_per_doc']:,.0f} | {w['peak_rss_build_mb']:.0f}"
         )

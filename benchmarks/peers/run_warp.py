@@ -52,7 +52,7 @@ def build(cache: Cache, index: Path, config: str, threads: int) -> dict[str, Any
 
     torch.set_num_threads(threads)
     docs = [torch.from_numpy(t) for t in cache.doc_tokens]  # views: no second copy
-    codec_sample = QUANTILE_LIMIT // docs[0].shape[1]
+    codec_sample, count = QUANTILE_LIMIT // docs[0].shape[1], partitions(config)
     XTRWarp(str(index)).create(
         docs,
         device="cpu",
@@ -60,10 +60,10 @@ def build(cache: Cache, index: Path, config: str, threads: int) -> dict[str, Any
         seed=42,
         show_progress=False,
         codec_sample_max_tokens=codec_sample,
-        num_partitions=partitions(config),
+        num_partitions=count,
     )
     detail = {"nbits": NBITS, "codec_sample_max_tokens": codec_sample}
-    return detail | ({"num_partitions": partitions(config)} if partitions(config) else {})
+    return detail | ({"num_partitions": count} if count else {})
 
 
 def open_index(cache: Cache, index: Path, config: str, threads: int) -> tuple[Any, Any]:
