@@ -1,12 +1,10 @@
 """Scaling curve on Qdrant Edge: ingest rate, memory, bytes and query latency at growing
 corpus sizes, with quality as recall@10 against exact MaxSim (issue #11, item 4).
 
-The corpus is synthetic so that encoding is not the cost: a stand-in encoder turns a
-document's text (``doc <i>``, or ``topic <q> <rank>`` for a planted near-duplicate) into
-64 unit token vectors of 128 dimensions, derived from the text alone (the same vectors on
-every run). For each of ``--queries`` topics, ``--planted`` documents are the topic's
-vectors plus Gaussian noise growing with rank, so the exact MaxSim top 10 is well defined;
-a query is 32 of its topic's vectors plus noise. Documents go through the public path:
+The corpus is synthetic so that encoding is not the cost (``synthetic.py``): a stand-in
+encoder turns a document's text into 64 unit token vectors of 128 dimensions derived from
+the text alone, with planted near-duplicates of ``--queries`` topics (``--planted`` each) so
+that the exact MaxSim top 10 is well defined. Documents go through the public path:
 ``Pipeline.ingest`` of a lazily generated, re-iterable corpus (streaming ingest).
 
 Each size runs in a fresh child process, so peak RSS (VmHWM) and peak anonymous memory
@@ -30,7 +28,8 @@ their sum, an upper bound of a collection holding only the compact fields (its W
 see fewer bytes written).
 
 ``--warp-sizes`` (default: every size) also runs WARP (``xtr-warp-rs``, nbits=4, 2 threads,
-``benchmarks/peers/run_warp.py`` in the peers' ``torch211`` venv) on the same corpus: the
+``benchmarks/peers/run_warp.py`` in the peers' ``torch211`` venv, through
+``scaling_warp.py``) on the same corpus: the
 same token vectors written in the peers' cache format (``benchmarks/peers/embed.py``), its
 recall@10 against polyvec's exact MaxSim top 10, its search-only p50, build time, index
 bytes on disk per document and peak RSS during the build (which holds the float32 input
@@ -48,7 +47,6 @@ command that measured it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import statistics
@@ -56,13 +54,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scaling_warp
 from memory_probe import AnonPeak, status
+from synthetic import DIM, NOISE, PLANTED, QUERIES, SyntheticCorpus, token_vectors, unit
 
 from polyvec.encoders import Encoder
 from polyvec.fields import Encoded
@@ -70,9 +69,7 @@ from polyvec.fields import Encoded
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 import venvs  # benchmarks/peers: the peers' venvs
 from common import folder_bytes  # benchmarks/peers: bytes on disk as the peers count them
-from embed import save_side  # benchmarks/peers: their cache format
 
-TOKENS, DIM, QUERY_TOKENS = 64, 128, 32
 PLANS = {
     "exact MaxSim": "tokens",
     "FDE scan funnel": "fde:200 -> tokens",
@@ -83,15 +80,6 @@ PLANS = {
 }
 # the fields a compact collection holds: what the compact funnel reads, and its bytes
 COMPACT_FIELDS = ("dense", "small")
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def _rng(text: str) -> np.random.Generator:
-    seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-    return np.random.default_rng(seed)
 
 
 class SyntheticEncoder(Encoder):
@@ -111,44 +99,14 @@ class SyntheticEncoder(Encoder):
     def token_dim(self) -> int | None:
         return DIM
 
-    def _tokens(self, text: str, is_query: bool) -> np.ndarray:
-        words = text.split()
-        if words[0] != "topic":
-            return _unit(_rng(text).standard_normal((TOKENS, DIM)))
-        topic = _unit(_rng(f"topic {words[1]}").standard_normal((TOKENS, DIM)))
-        noise = _rng(text).standard_normal(topic.shape)
-        if is_query:
-            return _unit(topic[:QUERY_TOKENS] + self.noise * noise[:QUERY_TOKENS])
-        rank = int(words[2])
-        return _unit(topic + self.noise * (1 + rank / 10) * noise)
-
     def encode(
         self, texts: Sequence[str], *, is_query: bool, pooled: bool, tokens: bool
     ) -> Encoded:
-        rows = [self._tokens(t, is_query) for t in texts]
+        rows = [token_vectors(t, is_query, self.noise) for t in texts]
         return Encoded(
-            pooled=np.stack([_unit(r.mean(axis=0)) for r in rows]) if pooled and rows else None,
+            pooled=np.stack([unit(r.mean(axis=0)) for r in rows]) if pooled and rows else None,
             tokens=rows if tokens else None,
         )
-
-
-@dataclass(frozen=True)
-class SyntheticCorpus:
-    """``size`` documents, the planted ones spread evenly through it; re-iterable."""
-
-    size: int
-    queries: int
-    planted: int
-
-    def __iter__(self) -> Iterator[dict[str, str]]:
-        step = self.size // (self.queries * self.planted)
-        planted = {
-            (q * self.planted + r) * step: f"topic {q} {r}"
-            for q in range(self.queries)
-            for r in range(self.planted)
-        }
-        for i in range(self.size):
-            yield {"id": f"d{i}", "text": planted.get(i, f"doc {i}")}
 
 
 def _disk_bytes(folder: Path) -> tuple[int, dict[str, int], int]:
@@ -247,71 +205,17 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _encode_in_batches(
-    encoder: SyntheticEncoder, texts: list[str], is_query: bool, batch: int = 5000
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Pooled vectors and token vectors (views of one float32 array) of ``texts``.
-
-    Encoded a batch at a time into arrays allocated once: the encoder's per-text float64
-    arrays are small enough to live on the malloc heap, which keeps their pages after they
-    are freed, so encoding 200k documents at once left this process holding gigabytes
-    while WARP's build ran beside it (and the box ran out of memory)."""
-    rows = TOKENS if not is_query else QUERY_TOKENS
-    flat = np.empty((len(texts) * rows, DIM), np.float32)
-    pooled = np.empty((len(texts), DIM), np.float32)
-    for start in range(0, len(texts), batch):
-        encoded = encoder.encode(
-            texts[start : start + batch], is_query=is_query, pooled=True, tokens=True
-        )
-        assert encoded.pooled is not None and encoded.tokens is not None
-        stop = start + len(encoded.tokens)
-        flat[start * rows : stop * rows] = np.concatenate(encoded.tokens)
-        pooled[start:stop] = encoded.pooled
-    return pooled, [flat[i * rows : (i + 1) * rows] for i in range(len(texts))]
-
-
 def warp(size: int, exact: dict[str, list[str]], args: argparse.Namespace) -> dict[str, Any]:
-    """WARP on the same corpus: its figures, or ``{"skipped": why}``."""
+    """WARP on the same corpus (``scaling_warp.py``): its figures, or ``{"skipped": why}``."""
     if (reason := venvs.ensure("torch211")) is not None:
         return {"skipped": f"pip: {reason}"}
-    encoder = SyntheticEncoder(args.noise)
-    corpus = list(SyntheticCorpus(size, args.queries, args.planted))
-    queries = list(exact)
+    count = args.warp_partitions.get(size)
+    config = f"nbits4-p{count}" if count else "nbits4"
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        cache = Path(tmp)
-        for side, ids, texts, is_query in (
-            ("doc", [d["id"] for d in corpus], [d["text"] for d in corpus], False),
-            ("query", queries, queries, True),
-        ):
-            pooled, tokens = _encode_in_batches(encoder, texts, is_query)
-            save_side(cache, side, ids, texts, pooled, tokens)
-            del pooled, tokens
-        (cache / "encode.json").write_text(json.dumps({"n_docs": size}))
-        out, index = cache / "warp.json", cache / "warp-index"
-        script = Path(__file__).resolve().parent / "peers" / "run_warp.py"
-        command = [str(venvs.python_of("torch211")), str(script), "--cache", str(cache)]
-        command += ["--index", str(index), "--out", str(out), "--threads", "2"]
-        config = (
-            f"nbits4-p{args.warp_partitions[size]}" if size in args.warp_partitions else "nbits4"
+        scaling_warp.write_cache(Path(tmp), size, args.queries, args.planted, args.noise)
+        return scaling_warp.warp(
+            Path(tmp), exact, str(venvs.python_of("torch211")), config, build_threads=2
         )
-        done = subprocess.run([*command, "--config", config], capture_output=True, text=True)
-        result = json.loads(out.read_text()) if out.exists() else {}
-        if done.returncode != 0 or "runs" not in result:
-            tail = (done.stderr.strip().splitlines() or ["no result"])[-1]
-            return {"skipped": result.get("skipped") or f"run_warp.py failed: {tail}"}
-    run = result["runs"][0]
-    recall = [
-        len({doc for doc, _ in run["rankings"][q][:10]} & set(exact[q])) / 10 for q in queries
-    ]
-    return {
-        "config": run["config"],
-        "build_s": run["build_s"],
-        "bytes_per_doc": run["index_bytes"] / size,
-        "peak_rss_build_mb": run["peak_rss_build_mb"],
-        "peak_rss_search_mb": run["peak_rss_search_mb"],
-        "p50_ms": statistics.median(run["search_ms"]),
-        "recall@10": statistics.mean(recall),
-    }
 
 
 def _chosen_centroids(warp: dict[str, Any]) -> int | None:
@@ -372,9 +276,9 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 50000, 200000])
-    parser.add_argument("--queries", type=int, default=30)
-    parser.add_argument("--planted", type=int, default=10)
-    parser.add_argument("--noise", type=float, default=0.03)  # as fde_latency.py
+    parser.add_argument("--queries", type=int, default=QUERIES)
+    parser.add_argument("--planted", type=int, default=PLANTED)
+    parser.add_argument("--noise", type=float, default=NOISE)
     parser.add_argument("--warp-sizes", type=int, nargs="*", help="WARP too (default: all)")
     parser.add_argument(
         "--warp-partitions",

@@ -2,13 +2,14 @@
 result file. Standard library and numpy only, so it runs in every peer's own venv.
 
 A runner is ``python run_<peer>.py --cache DIR --index DIR --out FILE --threads T [T ...]
---config C``. Its parent process (:func:`main`) starts child processes of the same script,
-one after the other: one build, at the largest T, then one search per T, each with the
-thread environment variables set before anything is imported (``OMP_NUM_THREADS``,
-``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``RAYON_NUM_THREADS``, ``NUMEXPR_NUM_THREADS``
-= T; the runner adds its system's own knob, e.g. ``torch.set_num_threads``). The index is
-built once and searched at every thread count, so a 1-thread row costs only its searches;
-its ``build_s`` is the build at ``build_threads``:
+--config C [--build-threads B]``. Its parent process (:func:`main`) starts child processes
+of the same script, one after the other: one build, at B threads (default: the largest T),
+then one search per T, each with the thread environment variables set before anything is
+imported (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
+``RAYON_NUM_THREADS``, ``NUMEXPR_NUM_THREADS`` = its thread count; the runner adds its
+system's own knob, e.g. ``torch.set_num_threads``). The index is built once and searched
+at every thread count, so a 1-thread row costs only its searches; its ``build_s`` is the
+build at ``build_threads``:
 
 - **build**: loads the cached document vectors, then times the runner's ``build`` (index
   construction and writing it to the index folder) with ``time.perf_counter``: ``build_s``.
@@ -174,6 +175,7 @@ def main(
     parser.add_argument("--out", required=True, help="result JSON")
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--config", required=True)
+    parser.add_argument("--build-threads", type=int, help="default: the largest --threads")
     parser.add_argument("--phase", choices=["build", "search"], default=None)
     args = parser.parse_args(argv)
     if args.phase is not None:  # a child: its figures go to a side file, not stdout
@@ -196,7 +198,7 @@ def main(
 
         shutil.rmtree(index)
     index.mkdir(parents=True)
-    build_threads = max(args.threads)
+    build_threads = args.build_threads or max(args.threads)
 
     def child(phase: str, threads: int) -> dict[str, Any] | str:
         """One phase in a fresh process; its figures, or why it failed."""

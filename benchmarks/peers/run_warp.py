@@ -16,7 +16,10 @@ includes one more copy of the input (12.8 M x 128 float32 is 6.5 GB at 200k docu
 that copy made the 200k build run out of this box's 24 GB).
 ``--config nbits4-p<N>`` sets ``num_partitions=N`` instead of the heuristic's count
 (``benchmarks/scaling.py --warp-partitions`` uses it where the heuristic's build would not
-fit a session: its compression time grows with documents x centroids).
+fit a session: its compression time grows with documents x centroids). A ``-cuda`` suffix
+(``nbits4-cuda``, ``nbits4-p8192-cuda``) builds on the GPU (``create(device="cuda")``, which
+also picks WARP's Triton k-means), for a build this box cannot finish
+(``benchmarks/scaling_warp.py --build-device cuda``); search stays on the CPU.
 Search: ``load(device="cpu", mmap=True)`` (the
 default: codes and residuals memory-mapped), then ``search(query_tokens, top_k=100,
 num_threads=T)`` one query at a time, with WARP's own per-query hyperparameters
@@ -42,8 +45,13 @@ QUANTILE_LIMIT = 2**24 - 1  # torch.quantile's largest input (elements)
 def partitions(config: str) -> int | None:
     """The centroid count a config asks for: ``nbits4-p8192`` is 8,192; ``nbits4`` leaves
     it to WARP's corpus-size heuristic (``2**floor(log2(16 * sqrt(tokens)))``)."""
-    _, _, count = config.partition("-p")
-    return int(count) if count else None
+    counts = [part[1:] for part in config.split("-") if part[:1] == "p" and part[1:].isdigit()]
+    return int(counts[0]) if counts else None
+
+
+def build_device(config: str) -> str:
+    """Where a config builds: ``cuda`` for a ``-cuda`` suffix, else ``cpu``."""
+    return "cuda" if "cuda" in config.split("-") else "cpu"
 
 
 def build(cache: Cache, index: Path, config: str, threads: int) -> dict[str, Any]:
@@ -55,7 +63,7 @@ def build(cache: Cache, index: Path, config: str, threads: int) -> dict[str, Any
     codec_sample, count = QUANTILE_LIMIT // docs[0].shape[1], partitions(config)
     XTRWarp(str(index)).create(
         docs,
-        device="cpu",
+        device=build_device(config),
         nbits=NBITS,
         seed=42,
         show_progress=False,
@@ -63,6 +71,7 @@ def build(cache: Cache, index: Path, config: str, threads: int) -> dict[str, Any
         num_partitions=count,
     )
     detail = {"nbits": NBITS, "codec_sample_max_tokens": codec_sample}
+    detail["build_device"] = build_device(config)
     return detail | ({"num_partitions": count} if count else {})
 
 
@@ -89,6 +98,7 @@ def describe(config: str, threads: int) -> str:
         f"XTRWarp nbits={NBITS}, cpu, mmap; search top_k=100 num_threads={threads}, "
         "auto bound/nprobe/t_prime; codec_sample_max_tokens 2**24 // dim"
         + (f"; num_partitions={count} (not the heuristic's)" if count else "")
+        + ("; built on cuda" if build_device(config) == "cuda" else "")
     )
 
 
