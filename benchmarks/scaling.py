@@ -213,9 +213,8 @@ def warp(size: int, exact: dict[str, list[str]], args: argparse.Namespace) -> di
     config = f"nbits4-p{count}" if count else "nbits4"
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         scaling_warp.write_cache(Path(tmp), size, args.queries, args.planted, args.noise)
-        return scaling_warp.warp(
-            Path(tmp), exact, str(venvs.python_of("torch211")), config, build_threads=2
-        )
+        python = str(venvs.python_of("torch211"))
+        return scaling_warp.warp(Path(tmp), exact, python, config, build_threads=2)[0]
 
 
 def _chosen_centroids(warp: dict[str, Any]) -> int | None:

@@ -13,11 +13,13 @@ computed here with torch from the same vectors (on the GPU where there is one). 
 ``--truth`` (a ``scaling.py`` JSON) it also reports how much that top 10 agrees with the one
 polyvec's exact MaxSim found on Qdrant Edge for the same corpus (1.000: the same corpus and
 the same answers, so WARP's figures here sit beside that table's), and to calibrate search
-latency across machines, the WARP p50 that table measured at the same size.
+latency across machines, the WARP p50 that table measured at the same size. ``--nprobe``
+searches the same index again with more centroids probed per query token than WARP
+chooses (its other search settings its own): the recall it can buy, and the latency.
 
     python benchmarks/scaling_warp.py --sizes 10000 200000 [--build-device cuda]
-        [--build-threads 16] [--python python3] [--truth benchmarks/results/scaling-run/scaling.json]
-        --out DIR
+        [--build-threads 16] [--python python3] [--nprobe 16 32]
+        [--truth benchmarks/results/scaling-run/scaling.json] --out DIR
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,31 +63,38 @@ def warp(
     config: str,
     build_threads: int,
     threads: int = 2,
-) -> dict[str, Any]:
-    """WARP built and searched on the corpus in ``cache``: its figures, or
-    ``{"skipped": why}``. ``exact`` maps each query text to its exact MaxSim top 10."""
+    nprobes: Sequence[int] = (),
+) -> list[dict[str, Any]]:
+    """WARP built once on the corpus in ``cache`` and searched with its own settings, then
+    with each of ``nprobes`` centroids probed per query token: one figures dict per search,
+    or ``[{"skipped": why}]``. ``exact`` maps each query text to its exact MaxSim top 10."""
     out, index = cache / "warp.json", cache / "warp-index"
     script = Path(__file__).resolve().parent / "peers" / "run_warp.py"
     command = [python, str(script), "--cache", str(cache), "--index", str(index)]
     command += ["--out", str(out), "--threads", str(threads), "--config", config]
-    command += ["--build-threads", str(build_threads)]
+    command += ["--build-threads", str(build_threads), "--search-configs", config]
+    command += [f"{config}-n{n}" for n in nprobes]
     done = subprocess.run(command, capture_output=True, text=True)
     result = json.loads(out.read_text()) if out.exists() else {}
     if done.returncode != 0 or "runs" not in result:
         tail = (done.stderr.strip().splitlines() or ["no result"])[-1]
-        return {"skipped": result.get("skipped") or f"run_warp.py failed: {tail}"}
-    run = result["runs"][0]
-    size = run["n_docs"]
-    recall = [len({d for d, _ in run["rankings"][q][:10]} & set(exact[q])) / 10 for q in exact]
-    return {
-        "config": run["config"],
-        "build_s": run["build_s"],
-        "bytes_per_doc": run["index_bytes"] / size,
-        "peak_rss_build_mb": run["peak_rss_build_mb"],
-        "peak_rss_search_mb": run["peak_rss_search_mb"],
-        "p50_ms": statistics.median(run["search_ms"]),
-        "recall@10": statistics.mean(recall),
-    }
+        return [{"skipped": result.get("skipped") or f"run_warp.py failed: {tail}"}]
+    figures = []
+    for run in result["runs"]:
+        size, rankings = run["n_docs"], run["rankings"]
+        recall = [len({d for d, _ in rankings[q][:10]} & set(exact[q])) / 10 for q in exact]
+        figures.append(
+            {
+                "config": run["config"],
+                "build_s": run["build_s"],
+                "bytes_per_doc": run["index_bytes"] / size,
+                "peak_rss_build_mb": run["peak_rss_build_mb"],
+                "peak_rss_search_mb": run["peak_rss_search_mb"],
+                "p50_ms": statistics.median(run["search_ms"]),
+                "recall@10": statistics.mean(recall),
+            }
+        )
+    return figures
 
 
 def exact_top10(cache: Path) -> dict[str, list[str]]:
@@ -117,6 +127,13 @@ def main() -> None:
     parser.add_argument("--build-threads", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="search threads")
     parser.add_argument("--partitions", type=int, help="centroids (default: WARP's own)")
+    parser.add_argument(
+        "--nprobe",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also search with each of these centroid counts probed per query token",
+    )
     parser.add_argument("--python", help="a Python with xtr-warp-rs (default: torch211 venv)")
     parser.add_argument("--truth", type=Path, help="a scaling.py JSON to compare with")
     parser.add_argument("--out", type=Path, required=True, help="scaling_warp.md/.json here")
@@ -143,16 +160,16 @@ def main() -> None:
             write_cache(cache, size, args.queries, args.planted, args.noise)
             corpus_s = time.perf_counter() - start
             exact = exact_top10(cache)
-            result = {"documents": size, "corpus_s": corpus_s}
-            result["warp"] = warp(cache, exact, python, config, args.build_threads, args.threads)
+            runs = warp(cache, exact, python, config, args.build_threads, args.threads, args.nprobe)
+        result = {"documents": size, "corpus_s": corpus_s, "warp": runs}
         if size in earlier:  # the same corpus? and the latency measured there
             theirs = earlier[size]["exact_top10"]
             agree = [len(set(exact[q]) & set(theirs[q])) / 10 for q in exact]
             result["truth_agreement"] = statistics.mean(agree)
             result["truth_p50_ms"] = earlier[size].get("warp", {}).get("p50_ms")
         results.append(result)
-        rows.append(_row(result))
-        print(rows[-1], flush=True)
+        rows += [_row(result, run) for run in runs]
+        print(*rows[-len(runs) :], sep="\n", flush=True)
         args.out.mkdir(parents=True, exist_ok=True)  # after every size: partial runs keep
         (args.out / "scaling_warp.json").write_text(json.dumps(results, indent=2) + "\n")
         (args.out / "scaling_warp.md").write_text(
@@ -167,8 +184,7 @@ HEADER = [
 ]
 
 
-def _row(result: dict[str, Any]) -> str:
-    w = result["warp"]
+def _row(result: dict[str, Any], w: dict[str, Any]) -> str:
     agree = result.get("truth_agreement")
     theirs = result.get("truth_p50_ms")
     tail = f"| {agree:.3f} |" if agree is not None else "| |"

@@ -8,7 +8,8 @@ then one search per T, each with the thread environment variables set before any
 imported (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
 ``RAYON_NUM_THREADS``, ``NUMEXPR_NUM_THREADS`` = its thread count; the runner adds its
 system's own knob, e.g. ``torch.set_num_threads``). The index is built once and searched
-at every thread count, so a 1-thread row costs only its searches; its ``build_s`` is the
+at every thread count (and with each of ``--search-configs``, a runner's search-time
+settings, where given), so a 1-thread row costs only its searches; its ``build_s`` is the
 build at ``build_threads``:
 
 - **build**: loads the cached document vectors, then times the runner's ``build`` (index
@@ -30,6 +31,7 @@ holds ``{"runs": [one result per thread count]}``, or ``{"skipped": reason}``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -176,6 +178,11 @@ def main(
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--config", required=True)
     parser.add_argument("--build-threads", type=int, help="default: the largest --threads")
+    parser.add_argument(
+        "--search-configs",
+        nargs="+",
+        help="search the one index with each of these configs (default: --config)",
+    )
     parser.add_argument("--phase", choices=["build", "search"], default=None)
     args = parser.parse_args(argv)
     if args.phase is not None:  # a child: its figures go to a side file, not stdout
@@ -200,10 +207,10 @@ def main(
     index.mkdir(parents=True)
     build_threads = args.build_threads or max(args.threads)
 
-    def child(phase: str, threads: int) -> dict[str, Any] | str:
+    def child(phase: str, threads: int, config: str = args.config) -> dict[str, Any] | str:
         """One phase in a fresh process; its figures, or why it failed."""
         cmd = [sys.executable, sys.argv[0], *sys.argv[1:], "--phase", phase]
-        cmd += ["--threads", str(threads)]  # the last --threads wins
+        cmd += ["--threads", str(threads), "--config", config]  # the last of each wins
         done = subprocess.run(
             cmd, env=thread_env(threads), capture_output=True, text=True, check=False
         )
@@ -225,14 +232,14 @@ def main(
     index_bytes, apparent = folder_bytes(index), folder_bytes(index, apparent=True)
     cache = Cache(Path(args.cache))
     runs = []
-    for threads in args.threads:
-        searched = child("search", threads)
+    for config, threads in itertools.product(args.search_configs or [args.config], args.threads):
+        searched = child("search", threads, config)
         if isinstance(searched, str):
             return skipped(searched)
         runs.append(
             {
                 "system": system,
-                "config": describe(args.config, threads),
+                "config": describe(config, threads),
                 "dataset": cache.folder.name,
                 "threads": threads,
                 "build_threads": build_threads,

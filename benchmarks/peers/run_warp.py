@@ -19,7 +19,12 @@ that copy made the 200k build run out of this box's 24 GB).
 fit a session: its compression time grows with documents x centroids). A ``-cuda`` suffix
 (``nbits4-cuda``, ``nbits4-p8192-cuda``) builds on the GPU (``create(device="cuda")``, which
 also picks WARP's Triton k-means), for a build this box cannot finish
-(``benchmarks/scaling_warp.py --build-device cuda``); search stays on the CPU.
+(``benchmarks/scaling_warp.py --build-device cuda``); search stays on the CPU. A
+``-n<N>`` part (``nbits4-cuda-n32``) searches with ``nprobe=N`` centroids per query token
+instead of WARP's choice; its other search settings stay WARP's own (``bound``,
+``t_prime``, ``max_candidates``, ``centroid_score_threshold`` from
+``optimize_hyperparams``), and the build ignores it (``--search-configs`` searches one
+index with several).
 Search: ``load(device="cpu", mmap=True)`` (the
 default: codes and residuals memory-mapped), then ``search(query_tokens, top_k=100,
 num_threads=T)`` one query at a time, with WARP's own per-query hyperparameters
@@ -46,6 +51,12 @@ def partitions(config: str) -> int | None:
     """The centroid count a config asks for: ``nbits4-p8192`` is 8,192; ``nbits4`` leaves
     it to WARP's corpus-size heuristic (``2**floor(log2(16 * sqrt(tokens)))``)."""
     counts = [part[1:] for part in config.split("-") if part[:1] == "p" and part[1:].isdigit()]
+    return int(counts[0]) if counts else None
+
+
+def nprobe(config: str) -> int | None:
+    """The centroids probed per query token a config asks for (``-n32``), else WARP's."""
+    counts = [part[1:] for part in config.split("-") if part[:1] == "n" and part[1:].isdigit()]
     return int(counts[0]) if counts else None
 
 
@@ -81,12 +92,15 @@ def open_index(cache: Cache, index: Path, config: str, threads: int) -> tuple[An
 
     torch.set_num_threads(threads)
     warp = XTRWarp(str(index)).load(device="cpu")
+    probes = nprobe(config)
 
     def prepare(i: int) -> Any:
         return torch.from_numpy(cache.query_tokens[i].copy())
 
     def search(query: Any) -> Ranking:
-        hits = warp.search(query, top_k=100, num_threads=threads, show_progress=False)[0]
+        hits = warp.search(
+            query, top_k=100, num_threads=threads, nprobe=probes, show_progress=False
+        )[0]
         return [(cache.doc_ids[int(i)], float(s)) for i, s in hits]
 
     return prepare, search
@@ -99,6 +113,7 @@ def describe(config: str, threads: int) -> str:
         "auto bound/nprobe/t_prime; codec_sample_max_tokens 2**24 // dim"
         + (f"; num_partitions={count} (not the heuristic's)" if count else "")
         + ("; built on cuda" if build_device(config) == "cuda" else "")
+        + (f"; nprobe={nprobe(config)} (not WARP's choice)" if nprobe(config) else "")
     )
 
 
