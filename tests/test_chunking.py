@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,3 +208,48 @@ def test_a_document_whose_id_is_a_passage_id_of_another_is_refused(
             p.ingest(p.passages([long]))
         assert sorted(map(str, (h.id for h in p.get_where(None)))) == ["a#0", "k"]
         assert p.get(["a#0"])[0].text == "a short note"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_ingest_beside_another_cannot_slip_a_colliding_id_past_its_check(
+    encoder, tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads of one process: one writes a long ``a`` (passages ``a#0``, ...), the
+    other a note ``a#0``. The note's ingest checks the collection only once the long one
+    has written, so it is refused, and ``a#0`` stays the long document's first passage
+    (a check made before the other's write would let the note replace it silently)."""
+    config = {
+        "chunking": {"max_tokens": 16, "overlap": 4},
+        "store": store_config(backend, tmp_path),
+    }
+    long = Document(text="word " * 60, id="a")
+    note = Document(text="a short note", id="a#0")
+    with Pipeline.from_config(config, encoder=encoder) as p:
+        writing, release = threading.Event(), threading.Event()
+        upsert = p.store.upsert
+
+        def slow_upsert(points: Any) -> Any:  # the long document's write, held open
+            writing.set()
+            assert release.wait(30)
+            return upsert(points)
+
+        monkeypatch.setattr(p.store, "upsert", slow_upsert)
+        errors: list[BaseException] = []
+
+        def ingest_note() -> None:
+            try:
+                p.ingest([note])
+            except InvalidInputError as err:
+                errors.append(err)
+
+        first = threading.Thread(target=lambda: p.ingest(p.passages([long])))
+        first.start()
+        assert writing.wait(30)
+        second = threading.Thread(target=ingest_note)
+        second.start()
+        second.join(0.5)  # time to run a check that does not wait for the write lock
+        release.set()
+        first.join(30)
+        second.join(30)
+        assert len(errors) == 1 and "holds that id already, of 'a'" in str(errors[0])
+        assert p.get(["a#0"])[0].text.startswith("word")

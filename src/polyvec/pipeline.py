@@ -405,33 +405,33 @@ class Pipeline:
         """:meth:`ingest`; with ``sources``, the point ids written are also collected there
         by the source each document carries (for :meth:`replace_sources`)."""
         source = _reiterable(documents)
-        last, total = self._check_all(source)
         size = batch_size or self.config.ingest_batch_size
-        show = progress if progress is not None else total >= _PROGRESS_MIN_DOCS
         ids: list[str | int] = []
-        with (
-            self._write_lock,
-            tqdm(total=total, disable=not show, unit="doc", desc="ingest") as bar,
-        ):
-            # counted under the write lock: a concurrent ingest cannot mix its counts in
+        with self._write_lock:
+            # checked under the write lock: an ingest beside this one cannot store an id
+            # that collides with ours between our check and our write (a ``a#0`` beside a
+            # long ``a``), and its counts cannot mix with ours
+            last, total = self._check_all(source)
             self.last_ingest_skipped = self.last_ingest_truncated = 0
-            batch: list[tuple[Document, dict[str, Any]]] = []
-            for position, item in enumerate(source):
-                doc = as_document(item, position)
-                if doc.id is None:  # the caller's Document is never changed: a copy
-                    doc = replace(doc, id=new_id())
-                ids.append(doc.id)  # type: ignore[arg-type]
-                # one point per id, the last given: batches may be sent in parallel, and two
-                # versions of an id in flight at once would leave either one
-                pid = point_id(doc.id)
-                if sources is not None and doc.frontend and SOURCE_KEY in doc.frontend:
-                    sources.setdefault(str(doc.frontend[SOURCE_KEY]), []).append(pid)
-                if last.get(pid, position) == position:
-                    batch.append((doc, self._payload(doc, position)))
-                if len(batch) >= size:
-                    bar.update(self._write(batch, skip_unchanged))
-                    batch = []
-            bar.update(self._write(batch, skip_unchanged))
+            show = progress if progress is not None else total >= _PROGRESS_MIN_DOCS
+            with tqdm(total=total, disable=not show, unit="doc", desc="ingest") as bar:
+                batch: list[tuple[Document, dict[str, Any]]] = []
+                for position, item in enumerate(source):
+                    doc = as_document(item, position)
+                    if doc.id is None:  # the caller's Document is never changed: a copy
+                        doc = replace(doc, id=new_id())
+                    ids.append(doc.id)  # type: ignore[arg-type]
+                    # one point per id, the last given: batches may be sent in parallel,
+                    # and two versions of an id in flight at once would leave either one
+                    pid = point_id(doc.id)
+                    if sources is not None and doc.frontend and SOURCE_KEY in doc.frontend:
+                        sources.setdefault(str(doc.frontend[SOURCE_KEY]), []).append(pid)
+                    if last.get(pid, position) == position:
+                        batch.append((doc, self._payload(doc, position)))
+                    if len(batch) >= size:
+                        bar.update(self._write(batch, skip_unchanged))
+                        batch = []
+                bar.update(self._write(batch, skip_unchanged))
         return ids
 
     def _check_all(self, documents: Iterable[Any]) -> tuple[dict[str, int], int]:
