@@ -253,3 +253,25 @@ def test_an_ingest_beside_another_cannot_slip_a_colliding_id_past_its_check(
         second.join(30)
         assert len(errors) == 1 and "holds that id already, of 'a'" in str(errors[0])
         assert p.get(["a#0"])[0].text.startswith("word")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_source_replaced_by_a_blank_one_leaves_none_of_its_passages(
+    encoder, tmp_path: Path, backend: str
+) -> None:
+    """A blank document has no passage: replacing its source deletes the stored ones (a
+    file emptied and ingested again), and leaves every other source as it was."""
+    config = {
+        "chunking": {"max_tokens": 16, "overlap": 4},
+        "store": store_config(backend, tmp_path),
+    }
+    with Pipeline.from_config(config, encoder=encoder) as p:
+        long, kept = Document(text="word " * 60, id="a"), Document(text="kept", id="k")
+        p.replace_sources(p.passages([long, kept]))
+        assert p.count_sources(["a"]) > 1
+        blank = Document(text="  \n", id="a")
+        assert p.replace_sources(p.passages([blank, Document(text="", id="new")])) == []
+        assert p.count_sources(["a"]) == 0
+        assert [str(h.id) for h in p.get_where(None)] == ["k"]
+        # a blank version given before the document's text: the text is its last version
+        assert p.replace_sources(p.passages([blank, long])) and p.count_sources(["a"]) > 1

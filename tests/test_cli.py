@@ -244,6 +244,19 @@ def test_folders_with_the_same_file_names_are_two_sources(
     assert ids == {"alpha/README.md", "beta/README.md#0", "beta/README.md#1"}
 
 
+def test_ingest_of_a_file_now_blank_deletes_its_passages(config: Path, tmp_path: Path) -> None:
+    """``ingest`` replaces a file's passages as ``sync`` does: a file emptied and ingested
+    again leaves none (it used to keep its old ones)."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "long.md").write_text("\n\n".join(f"Paragraph {i} of a note." for i in range(4)))
+    (notes / "keep.md").write_text("Qdrant keeps the vectors.")
+    args = ["-c", str(config), "--max-tokens", "7", "--root", str(tmp_path)]
+    assert "collection holds 5" in run("ingest", str(notes), *args)
+    (notes / "long.md").write_text("  \n")
+    assert "collection holds 1" in run("ingest", str(notes), *args)
+
+
 def test_max_tokens_below_the_overlap_says_the_overlap_it_uses(
     config: Path, tmp_path: Path
 ) -> None:

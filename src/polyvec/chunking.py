@@ -15,12 +15,12 @@ of another tokenizer than the encoder's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from polyvec.documents import Document, as_document
 from polyvec.errors import ConfigError, InvalidInputError
-from polyvec.filters import SOURCE_KEY
+from polyvec.filters import SOURCE_KEY, source_of
 
 Offsets = list[tuple[int, int]]
 """The ``(start, end)`` character span of each token of a text."""
@@ -152,8 +152,14 @@ class Passages:
     documents: Iterable[Document | Mapping[str, Any] | str]  # as Pipeline.ingest takes them
     chunker: Chunker
     number_always: bool = False
+    # the sources of blank documents iterated so far: no passage now, so replacing them
+    # leaves none (Pipeline.replace_sources deletes their stored ones)
+    blank_sources: set[str] = field(default_factory=set, compare=False)
 
     def __iter__(self) -> Iterator[Document]:
         for position, item in enumerate(self.documents):
             doc = as_document(item, position)
+            has_source = doc.id is not None or SOURCE_KEY in (doc.frontend or {})
+            if has_source and is_blank(doc.text):
+                self.blank_sources.add(source_of(doc.frontend, doc.id))
             yield from self.chunker.split(doc, number_always=self.number_always)

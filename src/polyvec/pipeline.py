@@ -520,7 +520,8 @@ class Pipeline:
         every stored passage of those sources that is not among them.
 
         A source (a file, a parent document) is one unit: re-ingesting a shortened file
-        leaves exactly its new passages. The new passages are written first, so a source
+        leaves exactly its new passages, and one that is now blank (a :class:`Passages`
+        of a blank document) leaves none. The new passages are written first, so a source
         never vanishes in between. Documents without a source are ingested as they are.
         """
         written: dict[str, list[models.ExtendedPointId]] = {}
@@ -532,6 +533,8 @@ class Pipeline:
                     must_not=[models.HasIdCondition(has_id=[p for s in group for p in written[s]])],
                 )
                 self.store.delete_by_filter(stale)
+            if isinstance(documents, Passages):  # read by the ingest: blank ones, no passage
+                self.delete_sources(sorted(documents.blank_sources - written.keys()))
         return ids
 
     def delete_sources(self, sources: Sequence[str]) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polyvec.chunking import is_blank
 from polyvec.documents import Document
 from polyvec.pipeline import Pipeline
 from polyvec.sources import read_source, source_id, text_files
@@ -50,8 +49,7 @@ def sync(
     folders = [Path(p) for p in paths]
     stored = pipeline.source_hashes()
     report = SyncReport()
-    to_write: list[Document] = []
-    emptied: list[str] = []  # changed or new files that are now blank
+    to_write: list[Document] = []  # a blank one writes no passage and deletes its stored ones
     on_disk: set[str] = set()
     for file in text_files(folders):
         read = read_source(file, base)
@@ -60,13 +58,10 @@ def sync(
             report.unchanged.append(read.source)
             continue
         (report.changed if read.source in stored else report.added).append(read.source)
-        if is_blank(read.document.text):  # no passage to write: its stored ones all go
-            emptied.append(read.source)
-        else:
-            to_write.append(read.document)
+        to_write.append(read.document)
     if to_write:
         report.passages = len(pipeline.replace_sources(pipeline.passages(to_write)))
     prefixes = [source_id(Path(os.fspath(p)), base) for p in folders]
     report.removed = sorted(s for s in stored if _under(s, prefixes) and s not in on_disk)
-    pipeline.delete_sources(report.removed + emptied)
+    pipeline.delete_sources(report.removed)
     return report
