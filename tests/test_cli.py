@@ -410,3 +410,20 @@ def test_eval_finds_what_lies_past_the_window(tmp_path: Path, encoder) -> None:
     assert written > len(rows) and mrr == 1.0 and ranked[0] == "long"
     assert len(ranked) == 3 and len(set(ranked)) == 3  # documents, not passages
     assert scores["truncate"][0] == len(rows) and scores["truncate"][1] < 1.0
+
+
+def test_a_collection_built_with_an_encoder_handed_in_says_how_the_cli_reopens_it(
+    encoder, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """The command line cannot hand in an encoder object: the error names what it can do
+    (a config naming the model, with -c), not Python's ``encoder=`` alone."""
+    from polyvec import Pipeline
+    from tests.conftest import store_config
+
+    store = store_config("edge", tmp_path)
+    Pipeline.from_config({"store": store}, encoder=encoder).close()
+    code, err = main_exit(
+        monkeypatch, capsys, "query", "x", "--store", store["path"], "--collection", "test"
+    )
+    assert code == 2 and "built with an encoder handed in" in err
+    assert "the command line cannot rebuild it" in err and "pass it with -c" in err

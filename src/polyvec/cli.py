@@ -105,7 +105,13 @@ def _recorded_or_default(store: Path | None, collection: str | None) -> Pipeline
     manifest = backend.stored_manifest()
     if manifest is None or "config" not in manifest:
         return cfg
-    return recorded_config(manifest, backend.where, where)
+    reopen = (
+        "the command line cannot rebuild it. Where it is a sentence-transformers model, "
+        "write a config whose encoder: names that model and whose fields are the "
+        "collection's, and pass it with -c; else open it from Python "
+        "(Pipeline.from_existing(..., encoder=...))"
+    )
+    return recorded_config(manifest, backend.where, where, reopen=reopen)
 
 
 def _config(

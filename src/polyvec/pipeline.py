@@ -935,9 +935,11 @@ def recorded_config(
     store: Any,
     encoder: Encoder | None = None,
     overrides: Mapping[str, Any] | None = None,
+    reopen: str = "pass the same encoder= to reopen it",
 ) -> PipelineConfig:
     """The pipeline config a collection's manifest records, on ``store``, with
-    ``overrides`` (see :meth:`Pipeline.from_existing`)."""
+    ``overrides`` (see :meth:`Pipeline.from_existing`); ``reopen`` says how to reopen a
+    collection built with an encoder handed in, which a manifest cannot rebuild."""
     recorded = manifest.get("config")
     if not isinstance(recorded, dict):
         raise ConfigError(
@@ -950,7 +952,7 @@ def recorded_config(
         if encoder is None:
             raise ConfigError(
                 f"the collection {where} was built with an encoder handed in "
-                f"({manifest.get('encoder')}); pass the same encoder= to reopen it"
+                f"({manifest.get('encoder')}); {reopen}"
             )
         raw.pop("encoder")
     for key, value in (overrides or {}).items():
