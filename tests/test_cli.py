@@ -421,9 +421,16 @@ def test_a_collection_built_with_an_encoder_handed_in_says_how_the_cli_reopens_i
     from tests.conftest import store_config
 
     store = store_config("edge", tmp_path)
-    Pipeline.from_config({"store": store}, encoder=encoder).close()
+    with Pipeline.from_config({"store": store}, encoder=encoder) as built:
+        built.ingest([{"id": "d1", "text": "late interaction keeps token vectors"}])
     code, err = main_exit(
         monkeypatch, capsys, "query", "x", "--store", store["path"], "--collection", "test"
     )
     assert code == 2 and "built with an encoder handed in" in err
     assert "the command line cannot rebuild it" in err and "pass it with -c" in err
+    named = tmp_path / "named.yaml"  # what the message says: a config naming the model
+    named.write_text(
+        f"encoder: {{model: bundled}}\nstore: {{type: edge, path: {store['path']}, "
+        "collection: test}\n"
+    )
+    assert "d1" in run("query", "token vectors", "-c", str(named), "--json")
