@@ -281,3 +281,32 @@ def test_a_relative_store_path_in_yaml_is_read_from_the_files_folder(
     monkeypatch.chdir(tmp_path)  # run from elsewhere
     assert load_yaml("project/polyvec.yaml").store.path == str(folder / "data")
     assert load_yaml(folder / "absolute.yaml").store.path == str(tmp_path / "abs")
+
+
+@pytest.mark.parametrize(
+    ("text", "cuts"),
+    [
+        ("rrf(bm25:4, dense:4):2 -> tokens", [()]),  # the fusion is cut inside its pool
+        ("rrf(bm25:4, dense:4):8 -> tokens", []),  # kept whole: nothing to cut
+        ("rrf(bm25:4, dense:4) -> tokens", []),  # no limit: its whole pool
+        ("rrf(bm25:4, dense:4)", []),  # a fused root: polyvec ranks its pool already
+        ("rrf(bm25:4, dense:4):2 -> tokens:2 -> dense", [(0,)]),
+        ("rrf(rrf(bm25:4, dense:4):2 -> tokens:2, fde:4):3 -> tokens", [(0, 0), ()]),
+        ("rrf(rrf(bm25:4, dense:4):2, fde:4)", []),  # inside a fusion: the engine's cut
+    ],
+)
+def test_engine_cuts_name_the_stages_polyvec_feeds_itself(text: str, cuts: list) -> None:
+    from polyvec.plans import engine_cuts, stage_at
+
+    stage = parse_plan(text)
+    assert engine_cuts(stage) == cuts
+    for path in cuts:
+        assert not stage_at(stage, path).fusion
+
+
+def test_engine_cuts_find_a_cut_fusion_beside_another_candidate_stage() -> None:
+    from polyvec.plans import engine_cuts
+
+    fused = parse_plan("rrf(bm25:4, dense:4):2")
+    stage = Stage(field="tokens", prefetch=(Stage(field="fde", limit=3), fused))
+    assert engine_cuts(stage) == [()]

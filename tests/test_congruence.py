@@ -11,6 +11,7 @@ prefetch, ``MatchExcept``, a candidate stage without a limit, a metadata key nam
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
-from polyvec import ConfigError, InvalidInputError, Pipeline, PolyvecError, Stage
+from polyvec import ConfigError, InvalidInputError, Pipeline, PolyvecError, Stage, parse_plan
 from polyvec.config import PlanSpec, plan_from_spec
 from polyvec.store.requests import vector_params
 from tests.conftest import LOOPBACK, qdrant_double, store_config
@@ -769,6 +770,51 @@ def test_fused_ties_are_ranked_by_id_one_answer_everywhere(encoder, tmp_path: Pa
             assert len({score for _, score in ranked}) < len(ranked)  # there are ties
             assert ranked == sorted(ranked, key=lambda hit: (-hit[1], hit[0]))
             answers[name] = [(i, round(score, 5)) for i, score in ranked]
+    assert answers["edge"] == answers["memory"] == answers["remote"]
+
+
+def test_an_inner_fused_stage_cut_inside_a_tie_is_one_answer_everywhere(
+    encoder, tmp_path: Path
+) -> None:
+    """A fused candidate stage cut where its scores tie (``rrf(...):N -> tokens``): the
+    engine would keep whichever tied documents it met first, so the next stage would rank
+    different candidates on each backend. polyvec cuts it itself, by score then id: the
+    next stage ranks exactly the first N of the fused pool as polyvec ranks it (before,
+    Qdrant Edge returned one of two documents at random here)."""
+    fields = [
+        {"type": "bm25", "name": "bm25"},
+        {"type": "dense", "name": "dense"},
+        {"type": "late_interaction", "name": "tokens"},
+    ]
+    fused, query = "rrf(bm25:4, dense:4)", "cats vectors"
+    answers = {}
+    for name in NAMES:
+        config = {"fields": fields, "store": store_config(name, tmp_path / name)}
+        with Pipeline.from_config(config, encoder=encoder) as p:
+            p.ingest(TIE_DOCS)
+            pool = p.search(query, 8, plan=fused)  # the whole pool, ranked by polyvec
+            cut = next(i for i in range(1, len(pool)) if pool[i - 1].score == pool[i].score)
+            kept = [h.id for h in pool[:cut]]  # a tie straddles the cut
+            expected = [h.id for h in p.search(query, cut, plan="tokens", ids=kept)]
+            plan = f"{fused}:{cut} -> tokens"
+            runs = [[h.id for h in p.search(query, cut, plan=plan)] for _ in range(5)]
+            assert all(run == expected for run in runs), (name, runs, expected)
+            batch = p.search_batch([query, "payloads"], cut, plan=plan)
+            assert [h.id for h in batch[0]] == expected, name
+            assert [h.id for h in asyncio.run(p.asearch(query, cut, plan=plan))] == expected
+            # the same cut one level deeper: pinned inside its parent's own candidates
+            deeper = f"{fused}:{cut} -> tokens:{cut} -> dense"
+            assert {h.id for h in p.search(query, cut, plan=deeper)} == set(expected), name
+            # beside another candidate stage: the next stage ranks the union of the two
+            beside = Stage(
+                field="tokens",
+                prefetch=(Stage(field="dense", limit=1), parse_plan(plan).prefetch[0]),
+            )
+            dense = [h.id for h in p.search(query, 1, plan="dense")]
+            union = list(dict.fromkeys(kept + dense))
+            wanted = [h.id for h in p.search(query, len(union), plan="tokens", ids=union)]
+            assert [h.id for h in p.search(query, len(union), plan=beside)] == wanted, name
+            answers[name] = expected, wanted
     assert answers["edge"] == answers["memory"] == answers["remote"]
 
 

@@ -12,7 +12,7 @@ import json
 import re
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from polyvec.filters import (
     source_of,
     to_filter,
 )
-from polyvec.plans import Stage, validate_plan
+from polyvec.plans import Stage, StagePath, engine_cuts, stage_at, validate_plan
 from polyvec.sizes import bytes_per_document
 from polyvec.store import Hit, Store, open_backend
 from polyvec.store.ids import new_id, point_id
@@ -693,9 +693,9 @@ class Pipeline:
         limits: Mapping[str, int] | None,
         ids: Sequence[str | int] | None,
         vectors: Sequence[dict[str, Any]] | None = None,
-    ) -> tuple[Stage, list[dict[str, Any]], list[models.QueryRequest]]:
-        """Validate the arguments, encode the queries (or check the ``vectors`` given instead),
-        build one Query API request each."""
+    ) -> tuple[Stage, list[dict[str, Any]], _Requests]:
+        """Validate the arguments, encode the queries (or check the ``vectors`` given instead);
+        then what builds one Query API request each (see :func:`_plan_requests`)."""
         if isinstance(queries, str):
             raise InvalidInputError("search_batch takes a list of queries; use search() for one")
         _check_k(k)
@@ -706,8 +706,8 @@ class Pipeline:
         else:
             vectors = [self._query_vectors(stage, v, i) for i, v in enumerate(vectors)]
         builder = QueryBuilder(self.vector_fields, with_params=self.store.accepts_search_params)
-        limit = _fetch_limit(stage, k)
-        return stage, list(vectors), [builder.request(stage, v, limit, flt) for v in vectors]
+        vectors = list(vectors)
+        return stage, vectors, _plan_requests(builder, stage, vectors, _fetch_limit(stage, k), flt)
 
     def _query_vectors(
         self, stage: Stage, given: Mapping[str, Any], position: int
@@ -754,7 +754,7 @@ class Pipeline:
         """:meth:`search_batch` with query vectors already computed (one dict of field name ->
         vector per query, as :meth:`encode_queries` returns them)."""
         stage, vectors, requests = self._requests(None, k, filter, plan, limits, ids, vectors)
-        return self._scored(stage, vectors, self.store.query_batch(requests), k)
+        return self._scored(stage, vectors, self._query(requests), k)
 
     def search_batch(
         self,
@@ -768,7 +768,25 @@ class Pipeline:
     ) -> list[list[Hit]]:
         """:meth:`search` for many queries: encoded in one batch, sent as one request."""
         stage, vectors, requests = self._requests(queries, k, filter, plan, limits, ids)
-        return self._scored(stage, vectors, self.store.query_batch(requests), k)
+        return self._scored(stage, vectors, self._query(requests), k)
+
+    def _query(self, requests: _Requests) -> list[list[Hit]]:
+        """Run a plan's requests (:func:`_plan_requests`): the candidate stages polyvec
+        cuts itself first, then the plan."""
+        try:
+            batch = next(requests)
+            while True:
+                batch = requests.send(self.store.query_batch(batch))
+        except StopIteration as done:
+            return self.store.query_batch(done.value)
+
+    async def _aquery(self, requests: _Requests) -> list[list[Hit]]:
+        try:
+            batch = next(requests)
+            while True:
+                batch = requests.send(await self.store.aquery_batch(batch))
+        except StopIteration as done:
+            return await self.store.aquery_batch(done.value)
 
     def _scored(
         self,
@@ -856,7 +874,7 @@ class Pipeline:
         stage, vectors, requests = await asyncio.to_thread(
             self._requests, queries, k, filter, plan, limits, ids
         )
-        return self._scored(stage, vectors, await self.store.aquery_batch(requests), k)
+        return self._scored(stage, vectors, await self._aquery(requests), k)
 
     async def asearch(self, query: str, k: int = 10, **kwargs: Any) -> list[Hit]:
         return (await self.asearch_batch([query], k, **kwargs))[0]
@@ -922,6 +940,48 @@ def _fetch_limit(stage: Stage, k: int) -> int:
         return k
     pool = sum(child.candidate_limit() or k for child in stage.prefetch)
     return max(k, pool)
+
+
+# yields batches of requests to run, is sent their hits, returns the plan's own requests
+_Requests = Generator[list[models.QueryRequest], list[list[Hit]], list[models.QueryRequest]]
+
+
+def _plan_requests(
+    builder: QueryBuilder,
+    stage: Stage,
+    vectors: Sequence[dict[str, Any]],
+    limit: int,
+    flt: models.Filter | None,
+) -> _Requests:
+    """One Query API request per query; first, for each stage whose fused candidate stage
+    the engine would cut inside a tie (:func:`~polyvec.plans.engine_cuts`), a batch of
+    its candidate stages run on their own. Each is ranked as polyvec ranks a fused root
+    (score, then id) and cut at its limit; the stage then searches among the documents
+    kept. Plans without such a cut yield nothing: one batch, as before."""
+    pinned: list[dict[StagePath, list[models.ExtendedPointId]]] = [{} for _ in vectors]
+    for path in engine_cuts(stage):  # deepest first: a deeper cut is pinned in its parent's
+        children = stage_at(stage, path).prefetch
+        jobs = [(q, i) for q in range(len(vectors)) for i in range(len(children))]
+        hits = yield [
+            builder.request(
+                children[i],
+                vectors[q],
+                _fetch_limit(children[i], children[i].candidate_limit() or limit),
+                flt,
+                _under(pinned[q], (*path, i)),
+            )
+            for q, i in jobs
+        ]
+        for (q, i), found in zip(jobs, hits, strict=True):
+            kept = sorted(found, key=_rank_key)[: children[i].candidate_limit()]
+            ids = pinned[q].setdefault(path, [])  # the union of its candidate stages
+            ids += [pid for pid in map(point_id, (h.id for h in kept)) if pid not in ids]
+    return [builder.request(stage, v, limit, flt, pinned[q]) for q, v in enumerate(vectors)]
+
+
+def _under(pinned: Mapping[StagePath, Any], path: StagePath) -> dict[StagePath, Any]:
+    """The pinned stages inside the stage at ``path``, with paths from that stage."""
+    return {p[len(path) :]: ids for p, ids in pinned.items() if p[: len(path)] == path}
 
 
 def _rank_key(hit: Hit) -> tuple[float, str]:

@@ -155,6 +155,47 @@ FUSIONS = ("rrf", "dbsf")
 _TOKEN = re.compile(r"\s*(->|>|\(|\)|,|;|:|=|\*|[A-Za-z_][\w\-]*|\d+(?:\.\d+)?)")
 
 
+StagePath = tuple[int, ...]  # a stage's place in a plan: child indices from the root
+
+
+def engine_cuts(stage: Stage) -> list[StagePath]:
+    """The stages that polyvec must feed their candidates itself, deepest first: each is
+    not a fusion and has a fused candidate stage whose limit cuts its pool (``rrf(bm25:100,
+    dense:100):50 -> tokens``).
+
+    Fused scores tie often, and an engine cutting a fused list keeps whichever tied
+    documents it meets first: Qdrant Edge differently from run to run. So polyvec runs
+    such a stage's candidate stages on their own, ranks each by score then id, cuts it
+    there, and searches the stage among the documents kept (:class:`QueryBuilder`'s
+    ``pinned``). A fused stage cut inside another fusion stays the engine's cut: the outer
+    fusion reads the inner one's ranks, which a set of documents cannot carry.
+    """
+    found: list[StagePath] = []
+
+    def visit(node: Stage, path: StagePath) -> None:
+        for i, child in enumerate(node.prefetch):
+            visit(child, (*path, i))
+        if not node.fusion and any(_cuts_its_pool(child) for child in node.prefetch):
+            found.append(path)
+
+    visit(stage, ())
+    return sorted(found, key=len, reverse=True)
+
+
+def _cuts_its_pool(stage: Stage) -> bool:
+    if not stage.fusion or stage.limit is None:
+        return False
+    pool = [child.candidate_limit() for child in stage.prefetch]
+    return None in pool or stage.limit < sum(pool)  # type: ignore[arg-type]
+
+
+def stage_at(stage: Stage, path: StagePath) -> Stage:
+    """The stage at ``path`` (see :func:`engine_cuts`)."""
+    for i in path:
+        stage = stage.prefetch[i]
+    return stage
+
+
 class _Parser:
     """``plan := chain``; ``chain := item ('->' item)*``;
     ``item := name [':' N | '(' (N | 'k') (',' option)* ')']

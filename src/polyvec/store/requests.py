@@ -19,7 +19,7 @@ from qdrant_client import models
 from polyvec.errors import InvalidInputError
 from polyvec.fields import Quantization, VectorField
 from polyvec.filters import FRONTEND_KEY, ID_KEY
-from polyvec.plans import Stage
+from polyvec.plans import Stage, StagePath
 
 _DISTANCE = {
     "cosine": models.Distance.COSINE,
@@ -155,6 +155,17 @@ def search_params(stage: Stage, field: VectorField) -> models.SearchParams | Non
     )
 
 
+Pinned = Mapping[StagePath, Sequence[models.ExtendedPointId]]  # stage path -> its documents
+
+
+def _among(flt: models.Filter | None, ids: Sequence[models.ExtendedPointId] | None) -> Any:
+    """``flt``, restricted to ``ids`` where given."""
+    if ids is None:
+        return flt
+    only = models.HasIdCondition(has_id=list(ids))
+    return models.Filter(must=[only] if flt is None else [only, flt])
+
+
 @dataclass(frozen=True)
 class QueryBuilder:
     """Turns a validated plan and one query's vectors into a ``models.QueryRequest``.
@@ -189,16 +200,37 @@ class QueryBuilder:
         return None if stage.fusion else stage.field
 
     def prefetch(
-        self, stage: Stage, vectors: Mapping[str, Any], flt: models.Filter | None
+        self,
+        stage: Stage,
+        vectors: Mapping[str, Any],
+        flt: models.Filter | None,
+        pinned: Pinned | None = None,
+        path: StagePath = (),
     ) -> models.Prefetch:
+        ids = (pinned or {}).get(path)
         return models.Prefetch(
             query=self._query(stage, vectors),
             using=self._using(stage),
             limit=stage.candidate_limit(),
-            prefetch=[self.prefetch(c, vectors, flt) for c in stage.prefetch] or None,
+            prefetch=self._children(stage, vectors, flt, pinned, path),
             params=self._params(stage),
-            filter=flt,
+            filter=_among(flt, ids),
         )
+
+    def _children(
+        self,
+        stage: Stage,
+        vectors: Mapping[str, Any],
+        flt: models.Filter | None,
+        pinned: Pinned | None,
+        path: StagePath,
+    ) -> list[models.Prefetch] | None:
+        """A stage's candidate stages; none for a pinned stage, which searches among the
+        documents its candidate stages kept (see :func:`~polyvec.plans.engine_cuts`)."""
+        if pinned and path in pinned:
+            return None
+        children = stage.prefetch
+        return [self.prefetch(c, vectors, flt, pinned, (*path, i)) for i, c in enumerate(children)]
 
     def mmr(
         self,
@@ -231,8 +263,11 @@ class QueryBuilder:
         vectors: Mapping[str, Any],
         limit: int,
         flt: models.Filter | None = None,
+        pinned: Pinned | None = None,
     ) -> models.QueryRequest:
-        """The Query API request of a plan: the filter applies at every stage.
+        """The Query API request of a plan: the filter applies at every stage. ``pinned``
+        stages (by their path in the plan) search only among the documents given, instead
+        of their candidate stages' output (see :func:`~polyvec.plans.engine_cuts`).
 
         Under prefetch the filter goes in wrapped, as ``must: [filter]``: Qdrant merges a
         root filter into each prefetch's clause by clause, which joins two ``min_should``
@@ -245,9 +280,9 @@ class QueryBuilder:
         return models.QueryRequest(
             query=self._query(plan, vectors),
             using=self._using(plan),
-            prefetch=[self.prefetch(c, vectors, flt) for c in plan.prefetch] or None,
+            prefetch=self._children(plan, vectors, flt, pinned, ()),
             params=self._params(plan),
-            filter=flt,
+            filter=_among(flt, (pinned or {}).get(())),
             limit=limit,
             with_payload=True,
             with_vector=False,
