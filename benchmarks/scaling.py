@@ -16,7 +16,10 @@ measured on every query one at a time, interleaved, after one warm-up pass: exac
 the FDE funnel with a scanned and an HNSW candidate stage (at the engine's default search
 effort, and with ``hnsw_ef: 800``, 4x the candidate limit), the dense funnel and the
 compact funnel (``dense:100 -> small``). The candidate field's scan-vs-HNSW switch point
-is read off the two FDE funnels' p50 (and their recall).
+is read off the two FDE funnels' p50 (and their recall). ``--dense-hnsw`` adds
+``dense_hnsw`` (the mean vector again, with an HNSW index) and the compact funnel over it
+(``dense_hnsw:100 -> small``, at the engine's default search effort and with
+``hnsw_ef: 400``): what takes the dense scan off a large corpus's critical path.
 
 Bytes on disk are those of the whole collection (every field, payload, ids, Edge's WAL)
 and, per field, those of its storage and index folders in every segment, counted as
@@ -41,7 +44,7 @@ later, e.g. WARP at one more size) and runs only what is missing; the table name
 command that measured it.
 
     python benchmarks/scaling.py [--sizes 10000 50000 200000] [--warp-sizes 10000 50000]
-        [--warp-partitions 200000=8192] [--out benchmarks/results] [--reuse]
+        [--warp-partitions 200000=8192] [--dense-hnsw] [--out benchmarks/results] [--reuse]
 """
 
 from __future__ import annotations
@@ -77,6 +80,11 @@ PLANS = {
     "FDE HNSW ef=800 funnel": "fde_hnsw_ef800",
     "dense funnel": "dense:200 -> tokens",
     "compact funnel": "dense:100 -> small",
+}
+# --dense-hnsw: the compact funnel's candidate stage on an HNSW copy of ``dense``
+DENSE_HNSW_PLANS = {
+    "compact funnel, dense HNSW": "dense_hnsw:100 -> small",
+    "compact funnel, dense HNSW ef=400": "dense_hnsw_ef400",
 }
 # the fields a compact collection holds: what the compact funnel reads, and its bytes
 COMPACT_FIELDS = ("dense", "small")
@@ -149,9 +157,17 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
             "fde_hnsw_ef800": [
                 {"field": "fde_hnsw", "limit": 200, "hnsw_ef": 800},
                 {"field": "tokens"},
-            ]
+            ],
+            "dense_hnsw_ef400": [
+                {"field": "dense_hnsw", "limit": 100, "hnsw_ef": 400},
+                {"field": "small"},
+            ],
         },
     }
+    plans = dict(PLANS)
+    if args.dense_hnsw:
+        config["fields"].append({"type": "dense", "name": "dense_hnsw", "hnsw": True})
+        plans |= DENSE_HNSW_PLANS
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         config["store"] = {"type": "edge", "path": tmp, "collection": "scaling"}
         encoder = SyntheticEncoder(args.noise)
@@ -166,14 +182,14 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
             apparent = folder_bytes(Path(tmp), apparent=True)
             queries = [f"topic {q}" for q in range(args.queries)]
             exact = {q: [h.id for h in pipeline.search(q, 10, plan="tokens")] for q in queries}
-            latencies: dict[str, list[float]] = {name: [] for name in PLANS}
-            recall: dict[str, list[float]] = {name: [] for name in PLANS}
+            latencies: dict[str, list[float]] = {name: [] for name in plans}
+            recall: dict[str, list[float]] = {name: [] for name in plans}
             for _ in range(2):  # a warm-up pass, then the measured one
-                for name in PLANS:
+                for name in plans:
                     latencies[name].clear()
                     recall[name].clear()
                 for q in queries:  # plans interleaved per query: measured side by side
-                    for name, plan in PLANS.items():
+                    for name, plan in plans.items():
                         t0 = time.perf_counter()
                         hits = pipeline.search(q, 10, plan=plan)
                         latencies[name].append((time.perf_counter() - t0) * 1000)
@@ -196,11 +212,11 @@ def child(size: int, args: argparse.Namespace) -> dict[str, Any]:
         / size,
         "plans": {
             name: {
-                "plan": PLANS[name],
+                "plan": plans[name],
                 "p50_ms": statistics.median(latencies[name]),
                 "recall@10": statistics.mean(recall[name]),
             }
-            for name in PLANS
+            for name in plans
         },
     }
 
@@ -232,8 +248,10 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     sizes = [r["documents"] for r in results]
-    for name in PLANS:
-        left.plot(sizes, [r["plans"][name]["p50_ms"] for r in results], marker="o", label=name)
+    for name in _plan_names(results):
+        measured = [r for r in results if name in r["plans"]]
+        xs, ys = [r["documents"] for r in measured], [r["plans"][name]["p50_ms"] for r in measured]
+        left.plot(xs, ys, marker="o", label=name)
     warped = [r for r in results if "p50_ms" in r.get("warp", {})]
 
     def warp_line(axis: Any, key: str, label: str) -> None:
@@ -286,6 +304,11 @@ def main() -> None:
         metavar="SIZE=N",
         help="WARP at SIZE documents with N centroids, not its heuristic's count",
     )
+    parser.add_argument(
+        "--dense-hnsw",
+        action="store_true",
+        help="also an HNSW copy of the dense field and the compact funnel over it",
+    )
     parser.add_argument("--out", type=Path, help="write scaling.md/.json/.png here")
     parser.add_argument("--tmp", help="folder for the stores (default: the system's)")
     parser.add_argument(
@@ -312,7 +335,8 @@ def main() -> None:
         commands = [line[2:] for line in table if line.startswith("# ")] + commands
     warp_sizes = set(args.sizes if args.warp_sizes is None else args.warp_sizes)
     results = []
-    print(*HEADER, sep="\n", flush=True)
+    names = list(PLANS) + (list(DENSE_HNSW_PLANS) if args.dense_hnsw else [])
+    print(*_header(names), sep="\n", flush=True)
     for size in args.sizes:
         if size in earlier:
             result = earlier[size]
@@ -320,29 +344,38 @@ def main() -> None:
             command = [sys.executable, __file__, "--child", str(size)]
             command += ["--queries", str(args.queries), "--planted", str(args.planted)]
             command += ["--noise", str(args.noise)]
+            command += ["--dense-hnsw"] if args.dense_hnsw else []
             command += ["--tmp", args.tmp] if args.tmp else []
             out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             result = json.loads(out.strip().splitlines()[-1])
         if size in warp_sizes and "p50_ms" not in result.get("warp", {}):
             result["warp"] = warp(size, result["exact_top10"], args)
         results.append(result)
-        print(_row(result), flush=True)
+        print(_row(result, names), flush=True)
         if args.out:  # after every size: a run stopped later keeps the sizes done
             _write(args.out, results, commands)
 
 
-HEADER = [
-    "| documents | ingest docs/s | peak RSS MB | peak anon MB | disk bytes/doc "
-    "| compact fields bytes/doc | payload, ids, WAL bytes/doc | "
-    + " | ".join(f"{n} p50 ms (recall@10)" for n in PLANS)
-    + " | WARP p50 ms (recall@10) | WARP build s | WARP bytes/doc | WARP build peak RSS MB |",
-    "|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(PLANS) + 4),
-]
+def _plan_names(results: list[dict[str, Any]]) -> list[str]:
+    """The plans measured at any size, in the order first measured."""
+    return list(dict.fromkeys(name for r in results for name in r["plans"]))
 
 
-def _row(result: dict[str, Any]) -> str:
+def _header(names: list[str]) -> list[str]:
+    return [
+        "| documents | ingest docs/s | peak RSS MB | peak anon MB | disk bytes/doc "
+        "| compact fields bytes/doc | payload, ids, WAL bytes/doc | "
+        + " | ".join(f"{n} p50 ms (recall@10)" for n in names)
+        + " | WARP p50 ms (recall@10) | WARP build s | WARP bytes/doc | WARP build peak RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(names) + 4),
+    ]
+
+
+def _row(result: dict[str, Any], names: list[str]) -> str:
+    plans = result["plans"]
     cells = " | ".join(
-        f"{p['p50_ms']:.1f} ({p['recall@10']:.3f})" for p in result["plans"].values()
+        f"{plans[n]['p50_ms']:.1f} ({plans[n]['recall@10']:.3f})" if n in plans else "not run"
+        for n in names
     )
     w = result.get("warp", {})
     if "p50_ms" in w:
@@ -369,7 +402,9 @@ def _write(out: Path, results: list[dict[str, Any]], commands: list[str]) -> Non
     (a ``--reuse`` run adds to an earlier run's)."""
     out.mkdir(parents=True, exist_ok=True)
     header = "".join(f"# {c}\n" for c in commands) + "\n"
-    (out / "scaling.md").write_text(header + "\n".join([*HEADER, *map(_row, results)]) + "\n")
+    names = _plan_names(results)
+    rows = [_row(r, names) for r in results]
+    (out / "scaling.md").write_text(header + "\n".join([*_header(names), *rows]) + "\n")
     (out / "scaling.json").write_text(json.dumps(results, indent=2) + "\n")
     try:
         _plot(results, out / "scaling.png")

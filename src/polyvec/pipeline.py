@@ -781,6 +781,7 @@ class Pipeline:
             return self.store.query_batch(done.value)
 
     async def _aquery(self, requests: _Requests) -> list[list[Hit]]:
+        """:meth:`_query`, with the store's async twin."""
         try:
             batch = next(requests)
             while True:
@@ -973,9 +974,9 @@ def _plan_requests(
             for q, i in jobs
         ]
         for (q, i), found in zip(jobs, hits, strict=True):
-            kept = sorted(found, key=_rank_key)[: children[i].candidate_limit()]
-            ids = pinned[q].setdefault(path, [])  # the union of its candidate stages
-            ids += [pid for pid in map(point_id, (h.id for h in kept)) if pid not in ids]
+            kept = [point_id(h.id) for h in sorted(found, key=_rank_key)]
+            union = [*pinned[q].get(path, []), *kept[: children[i].candidate_limit()]]
+            pinned[q][path] = list(dict.fromkeys(union))  # its candidate stages' union
     return [builder.request(stage, v, limit, flt, pinned[q]) for q, v in enumerate(vectors)]
 
 
