@@ -275,3 +275,30 @@ def test_a_source_replaced_by_a_blank_one_leaves_none_of_its_passages(
         assert [str(h.id) for h in p.get_where(None)] == ["k"]
         # a blank version given before the document's text: the text is its last version
         assert p.replace_sources(p.passages([blank, long])) and p.count_sources(["a"]) > 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_document_stored_whole_is_replaced_by_its_passages(
+    encoder, tmp_path: Path, backend: str
+) -> None:
+    """A document ingested whole, without a source, is its own source: once it is split
+    into passages (chunking turned on, a longer version), its whole version goes, so a
+    search cannot find it twice. A document whose id is that source but which belongs to
+    another source (a front end's child) stays."""
+    config = {
+        "chunking": {"max_tokens": 16, "overlap": 4},
+        "store": store_config(backend, tmp_path),
+    }
+    child = Document(text="a child of p", id="y", frontend={"source": "p"})
+    with Pipeline.from_config(config, encoder=encoder) as p:
+        p.ingest([Document(text="short text", id="x"), child])
+        assert p.count_sources(["x"]) == 1 and p.count_sources(["y"]) == 0
+        p.replace_sources(p.passages([Document(text="word " * 60, id="x")]))
+        stored = sorted(str(h.id) for h in p.get_where(None))
+        assert "x" not in stored and "x#0" in stored and "y" in stored
+        assert p.count_sources(["x"]) == len(stored) - 1
+        p.delete_sources(["y"])  # y is p's, not a source of its own
+        assert p.get(["y"]) and p.count_sources(["p"]) == 1
+        p.ingest([Document(text="whole again", id="z")])
+        p.delete_sources(["x", "z"])
+        assert [str(h.id) for h in p.get_where(None)] == ["y"]

@@ -32,6 +32,7 @@ TEXT_KEY = "text"
 METADATA_KEY = "metadata"
 FRONTEND_KEY = "frontend"  # bookkeeping of a front end (e.g. LlamaIndex's node), never metadata
 SOURCE_KEY = "source"  # under FRONTEND_KEY: the source (file, parent document) a passage is of
+SOURCE_PATH = f"{FRONTEND_KEY}.{SOURCE_KEY}"  # its payload path
 SOURCE_HASH_KEY = "sha256"  # under FRONTEND_KEY: the SHA-256 of a source file's bytes (sync)
 HASH_KEY = "content_sha256"  # what was encoded (text) and stored (metadata): resume, eval
 
@@ -270,4 +271,4 @@ def source_of(frontend: Mapping[str, Any] | None, doc_id: Any) -> str:
 
 def source_filter(sources: Sequence[str | int]) -> models.Filter:
     """Passages whose source (a file, a front end's parent document) is one of ``sources``."""
-    return field_equals_any(f"{FRONTEND_KEY}.{SOURCE_KEY}", list(sources))
+    return field_equals_any(SOURCE_PATH, list(sources))

@@ -36,6 +36,7 @@ from polyvec.filters import (
     METADATA_KEY,
     SOURCE_HASH_KEY,
     SOURCE_KEY,
+    SOURCE_PATH,
     TEXT_KEY,
     all_of,
     source_filter,
@@ -529,7 +530,7 @@ class Pipeline:
             ids = self._ingest(documents, sources=written, **ingest_options)
             for group in _groups(written, _DELETE_PAGE):
                 stale = models.Filter(
-                    must=[source_filter(list(group))],
+                    must=[_source_points(list(group))],
                     must_not=[models.HasIdCondition(has_id=[p for s in group for p in written[s]])],
                 )
                 self.store.delete_by_filter(stale)
@@ -538,13 +539,14 @@ class Pipeline:
         return ids
 
     def delete_sources(self, sources: Sequence[str]) -> None:
-        """Delete every passage of these sources (unknown sources are ignored)."""
+        """Delete every passage of these sources, and a document stored without a source
+        whose id is one of them (unknown sources are ignored)."""
         if isinstance(sources, str):
             raise InvalidInputError(f"delete_sources: give a list of sources, e.g. [{sources!r}]")
         with self._write_lock:
             for start in range(0, len(sources), _DELETE_PAGE):
                 self.store.delete_by_filter(
-                    source_filter(list(sources[start : start + _DELETE_PAGE]))
+                    _source_points(list(sources[start : start + _DELETE_PAGE]))
                 )
 
     def source_hashes(self) -> dict[str, str | None]:
@@ -562,11 +564,7 @@ class Pipeline:
         a document stored without one."""
         total = 0
         for start in range(0, len(sources), _DELETE_PAGE):
-            group = list(sources[start : start + _DELETE_PAGE])
-            has_id: list[models.ExtendedPointId] = [point_id(s) for s in group]
-            total += self.store.count(
-                models.Filter(should=[source_filter(group), models.HasIdCondition(has_id=has_id)])
-            )
+            total += self.store.count(_source_points(list(sources[start : start + _DELETE_PAGE])))
         return total
 
     def delete(self, ids: Sequence[str | int]) -> None:
@@ -983,6 +981,21 @@ def _plan_requests(
 def _under(pinned: Mapping[StagePath, Any], path: StagePath) -> dict[StagePath, Any]:
     """The pinned stages inside the stage at ``path``, with paths from that stage."""
     return {p[len(path) :]: ids for p, ids in pinned.items() if p[: len(path)] == path}
+
+
+def _source_points(sources: Sequence[str]) -> models.Filter:
+    """Every point of these sources: the passages that carry one of them, and a document
+    stored without a source whose id is one of them (its own source, as
+    :func:`~polyvec.filters.source_of` reads it), such as one ingested whole before its
+    source was split into passages. A document whose id is a source but which belongs to
+    another source (a front end's child document) is not one of them."""
+    own = models.Filter(
+        must=[
+            models.HasIdCondition(has_id=[point_id(s) for s in sources]),
+            models.IsEmptyCondition(is_empty=models.PayloadField(key=SOURCE_PATH)),
+        ]
+    )
+    return models.Filter(should=[source_filter(sources), own])
 
 
 def _rank_key(hit: Hit) -> tuple[float, str]:
