@@ -47,17 +47,21 @@ NBITS = 4
 QUANTILE_LIMIT = 2**24 - 1  # torch.quantile's largest input (elements)
 
 
+def _number(config: str, letter: str) -> int | None:
+    """N of a config's ``-<letter><N>`` part (``p`` of ``nbits4-p8192`` is 8,192), if any."""
+    parts = [p[1:] for p in config.split("-") if p[:1] == letter and p[1:].isdigit()]
+    return int(parts[0]) if parts else None
+
+
 def partitions(config: str) -> int | None:
     """The centroid count a config asks for: ``nbits4-p8192`` is 8,192; ``nbits4`` leaves
     it to WARP's corpus-size heuristic (``2**floor(log2(16 * sqrt(tokens)))``)."""
-    counts = [part[1:] for part in config.split("-") if part[:1] == "p" and part[1:].isdigit()]
-    return int(counts[0]) if counts else None
+    return _number(config, "p")
 
 
 def nprobe(config: str) -> int | None:
     """The centroids probed per query token a config asks for (``-n32``), else WARP's."""
-    counts = [part[1:] for part in config.split("-") if part[:1] == "n" and part[1:].isdigit()]
-    return int(counts[0]) if counts else None
+    return _number(config, "n")
 
 
 def build_device(config: str) -> str:
@@ -72,17 +76,17 @@ def build(cache: Cache, index: Path, config: str, threads: int) -> dict[str, Any
     torch.set_num_threads(threads)
     docs = [torch.from_numpy(t) for t in cache.doc_tokens]  # views: no second copy
     codec_sample, count = QUANTILE_LIMIT // docs[0].shape[1], partitions(config)
+    device = build_device(config)
     XTRWarp(str(index)).create(
         docs,
-        device=build_device(config),
+        device=device,
         nbits=NBITS,
         seed=42,
         show_progress=False,
         codec_sample_max_tokens=codec_sample,
         num_partitions=count,
     )
-    detail = {"nbits": NBITS, "codec_sample_max_tokens": codec_sample}
-    detail["build_device"] = build_device(config)
+    detail = {"nbits": NBITS, "codec_sample_max_tokens": codec_sample, "build_device": device}
     return detail | ({"num_partitions": count} if count else {})
 
 
